@@ -1,0 +1,161 @@
+"""All file-system access of the analysis code: raw tables, processed datasets, figures, tables.
+
+Everything else in :mod:`helpers` is pure. Raw files are read as text (``dtype=str``) so that
+validation messages can quote the value exactly as it stands in the file; the DataFrame index is the
+row number a person sees in a spreadsheet (header = row 1, first record = row 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RAW_SUFFIXES = (".csv", ".xlsx")
+MANIFEST = "manifest.json"
+FIGURE_FORMATS = ("png", "svg")
+FIGURE_DPI = 150
+
+
+class RawFileError(ValueError):
+    """A raw data file is missing, ambiguous or unreadable."""
+
+
+def find_table_file(trial_dir: Path, table: str) -> Path | None:
+    """Return ``<table>.csv`` or ``<table>.xlsx`` in ``trial_dir``; ``None`` if neither exists."""
+    candidates = (trial_dir / f"{table}{suffix}" for suffix in RAW_SUFFIXES)
+    found = [path for path in candidates if path.is_file()]
+    if len(found) > 1:
+        raise RawFileError(
+            f"Both {found[0].name} and {found[1].name} exist in {trial_dir}: keep exactly one."
+        )
+    return found[0] if found else None
+
+
+def load_raw_table(path: Path) -> pd.DataFrame:
+    """Read one raw CSV/XLSX table as text, index = spreadsheet row number (header is row 1)."""
+    if path.suffix == ".csv":
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    elif path.suffix == ".xlsx":
+        df = pd.read_excel(path, dtype=str, keep_default_na=False, na_values=[""])
+    else:
+        raise RawFileError(f"{path}: unsupported file type; use one of {RAW_SUFFIXES}.")
+    df.columns = [str(c).strip() for c in df.columns]
+    df.index = pd.RangeIndex(2, len(df) + 2, name="row")
+    df.attrs["source"] = str(path)
+    return df
+
+
+def load_raw_trial(raw_dir: Path, trial: str, tables: Iterable[str]) -> dict[str, pd.DataFrame]:
+    """Load every present table of one trial; absent tables are simply not in the result."""
+    trial_dir = Path(raw_dir) / trial
+    if not trial_dir.is_dir():
+        raise RawFileError(
+            f"No folder {trial_dir}. Put the {trial} export there (see docs/data_dictionary.md) "
+            "or build the demo cohort with `python -m helpers.simulate`."
+        )
+    out = {}
+    for table in tables:
+        path = find_table_file(trial_dir, table)
+        if path is not None:
+            out[table] = load_raw_table(path)
+    return out
+
+
+def load_manifest(raw_dir: Path) -> dict[str, Any]:
+    """Return ``data/raw/manifest.json`` (empty dict when absent: real data)."""
+    path = Path(raw_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_synthetic(raw_dir: Path) -> bool:
+    """True when the raw data are the simulated demo cohort."""
+    return bool(load_manifest(raw_dir).get("synthetic", False))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(obj: Any, path: Path) -> Path:
+    """Write JSON with sorted keys and a trailing newline (stable bytes for stable input)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def write_csv_tables(tables: Mapping[str, pd.DataFrame], trial_dir: Path) -> list[Path]:
+    """Write raw tables as ``<name>.csv`` (used by the simulator); returns the paths."""
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in tables.items():
+        path = trial_dir / f"{name}.csv"
+        df.to_csv(path, index=False, lineterminator="\n")
+        paths.append(path)
+    return paths
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> Path:
+    """Write a processed dataset as parquet, byte-identical for identical input."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.reset_index(drop=True).to_parquet(path, index=False, engine="pyarrow", compression="snappy")
+    return path
+
+
+def load_processed(processed_dir: Path, trial: str, name: str) -> pd.DataFrame:
+    """Read one analysis dataset written by the data-preparation notebook."""
+    path = Path(processed_dir) / trial / f"{name}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: run notebooks/00_data_preparation.ipynb first "
+            "(or `make report`)."
+        )
+    return pd.read_parquet(path)
+
+
+def save_figure(
+    fig: Any,
+    notebook: str,
+    name: str,
+    caption: str,
+    figures_dir: Path,
+    synthetic: bool = False,
+) -> list[Path]:
+    """Save ``fig`` as ``<figures_dir>/<notebook>/<name>.png`` and ``.svg`` plus a caption file.
+
+    Synthetic figures are stamped "SYNTHETIC DATA" so that no demo output can pass for real.
+    """
+    from helpers.plots import add_watermark  # local: plots imports matplotlib, io must not need it
+
+    if synthetic:
+        add_watermark(fig)
+    out_dir = Path(figures_dir) / notebook
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FIGURE_FORMATS:
+        path = out_dir / f"{name}.{fmt}"
+        # Fixed metadata keeps SVG/PNG bytes stable between runs.
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", metadata=meta)
+        paths.append(path)
+    write_json({"caption": caption, "synthetic": synthetic, "name": name}, out_dir / f"{name}.json")
+    return paths
+
+
+def save_table(df: pd.DataFrame, notebook: str, name: str, tables_dir: Path) -> Path:
+    """Save a results table as ``<tables_dir>/<notebook>/<name>.csv``."""
+    path = Path(tables_dir) / notebook / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, lineterminator="\n")
+    return path
