@@ -1,0 +1,264 @@
+"""Run the analysis notebooks in dependency order and build the report.
+
+Usage (from the repository root; ``make report`` does this for you)::
+
+    python -m helpers.pipeline  # every notebook, parameters from params.yaml
+    python -m helpers.pipeline --only 02_tdm1_response  # one notebook; prerequisites must exist
+    python -m helpers.pipeline --set cutoff_date=2026-03-31 --set ci_level=0.9
+    python -m helpers.pipeline --params-file my_overrides.yaml
+
+Notebooks run through papermill's Python API (kernel ``python3``, working directory = repository
+root) in one process; those that do not depend on each other run in parallel, at most one per core.
+A failing cell stops that branch: the partial executed notebook is kept in ``reports/`` and the run
+exits non-zero after printing notebook, cell and error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from helpers import config
+
+KERNEL = "python3"
+
+#: notebook -> notebooks whose outputs it reads (00 writes data/processed; analyses read it).
+NOTEBOOK_DAG: dict[str, tuple[str, ...]] = {
+    "00_data_preparation": (),
+    "01_screening_rate": ("00_data_preparation",),
+    "02_tdm1_response": ("00_data_preparation",),
+    "03_nk_function_changes": ("00_data_preparation",),
+    "04_mtor_status": ("00_data_preparation",),
+}
+
+
+@dataclass
+class NotebookRun:
+    """Outcome of one notebook in a pipeline run."""
+
+    name: str
+    status: str = "pending"  # pending | ok | failed | skipped
+    seconds: float = 0.0
+    error: str = ""
+    output: Path | None = None
+    html: Path | None = None
+
+
+@dataclass
+class PipelineResult:
+    """Outcome of a whole pipeline run."""
+
+    runs: dict[str, NotebookRun] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "ok" for r in self.runs.values())
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` pairs; values are YAML scalars, dates stay ISO strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {item!r}.")
+        value = yaml.safe_load(raw)
+        # YAML turns 2026-03-31 into a date; parameters carry ISO strings.
+        out[key.strip()] = value.isoformat() if isinstance(value, dt.date) else value
+    return out
+
+
+def select_notebooks(only: list[str] | None, dag: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Notebooks to run, in a valid order; ``only`` runs just those (prerequisites not re-run)."""
+    if not only:
+        return list(dag)
+    unknown = sorted(set(only) - set(dag))
+    if unknown:
+        raise ValueError(f"Unknown notebook(s) {unknown}; choose from {sorted(dag)}.")
+    return [name for name in dag if name in only]
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's ``parameters`` cell (papermill ignores anything else)."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def execute_notebook(
+    name: str, root: Path, reports: Path, params: dict[str, Any], synthetic: bool
+) -> NotebookRun:
+    """Execute one notebook with papermill and render its code-free HTML."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from helpers import report
+
+    source = root / "notebooks" / f"{name}.ipynb"
+    run = NotebookRun(name, output=reports / f"{name}.ipynb", html=reports / f"{name}.html")
+    injected = {k: v for k, v in params.items() if k in declared_parameters(source)}
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(run.output),
+            parameters=injected,
+            kernel_name=KERNEL,
+            cwd=str(root),
+            progress_bar=False,
+            log_output=False,
+        )
+        run.status = "ok"
+    except PapermillExecutionError as exc:
+        run.status = "failed"
+        run.error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # one branch's failure (e.g. kernel died) must not kill the others
+        run.status = "failed"
+        run.error = f"{type(exc).__name__}: {exc}"
+    run.seconds = time.perf_counter() - start
+    if run.output.is_file():
+        run.html.write_text(report.render_notebook_html(run.output, synthetic), encoding="utf-8")
+    return run
+
+
+def run_pipeline(
+    root: Path,
+    params: dict[str, Any],
+    notebooks: list[str],
+    jobs: int,
+    log: Callable[[str], None] = print,
+    dag: Mapping[str, tuple[str, ...]] = NOTEBOOK_DAG,
+) -> PipelineResult:
+    """Run ``notebooks`` respecting ``dag``; independent ones in parallel (``jobs`` at a time)."""
+    from helpers import io
+
+    reports = root / "reports"
+    reports.mkdir(exist_ok=True)
+    raw_dir = config.resolve_path(params["shared"]["raw_dir"], root)
+    synthetic = io.is_synthetic(raw_dir)
+    result = PipelineResult({n: NotebookRun(n) for n in notebooks})
+    lock = threading.Lock()
+    start = time.perf_counter()
+
+    def ready(name: str) -> bool:
+        deps = [d for d in dag[name] if d in result.runs]
+        return all(result.runs[d].status == "ok" for d in deps)
+
+    def blocked(name: str) -> bool:
+        return any(
+            result.runs[d].status in {"failed", "skipped"} for d in dag[name] if d in result.runs
+        )
+
+    pending = list(notebooks)
+    futures: dict[Future[NotebookRun], str] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while pending or futures:
+            for name in list(pending):
+                if blocked(name):
+                    pending.remove(name)
+                    result.runs[name].status = "skipped"
+                    log(f"  skip  {name} (a prerequisite failed)")
+                elif ready(name):
+                    pending.remove(name)
+                    nb_params = config.notebook_params(params, name)
+                    with lock:
+                        log(f"  start {name}")
+                    fut = pool.submit(execute_notebook, name, root, reports, nb_params, synthetic)
+                    futures[fut] = name
+            if not futures:
+                break
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
+                run = fut.result()
+                result.runs[futures.pop(fut)] = run
+                with lock:
+                    if run.status == "ok":
+                        log(f"  done  {run.name} in {run.seconds:.1f} s")
+                    else:
+                        log(f"  FAIL  {run.name}: {run.error}")
+                        log(f"        partial notebook kept for inspection: {run.output}")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def default_jobs() -> int:
+    """One notebook per core: kernels are CPU-bound, more would only contend."""
+    return max(
+        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.pipeline", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--params", type=Path, default=None, help="parameters YAML (default params.yaml)"
+    )
+    parser.add_argument(
+        "--params-file",
+        type=Path,
+        action="append",
+        default=[],
+        help="YAML mapping of shared overrides (applied after --params; repeatable)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one shared parameter, e.g. --set cutoff_date=2026-03-31 (repeatable)",
+    )
+    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="notebooks run at once")
+    parser.add_argument("--no-index", action="store_true", help="skip reports/index.html")
+    return parser
+
+
+def load_run_params(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """params.yaml, then --params-file mappings, then --set pairs (later wins)."""
+    params = config.load_params(args.params or root / config.PARAMS_FILE)
+    for path in args.params_file:
+        extra = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"{path} must be a YAML mapping of parameter: value.")
+        params["shared"].update(parse_overrides([f"{k}={v}" for k, v in extra.items()]))
+    params["shared"].update(parse_overrides(args.overrides))
+    return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    root = config.repo_root()
+    params = load_run_params(args, root)
+    notebooks = select_notebooks(args.only, NOTEBOOK_DAG)
+    started = dt.datetime.now(dt.UTC)
+    print(f"Running {len(notebooks)} notebook(s), {args.jobs} at a time, in {root}")
+    result = run_pipeline(root, params, notebooks, max(1, args.jobs))
+    if not args.no_index:
+        from helpers import report
+
+        index = report.write_index(root, params, result, started)
+        print(f"Report: {index}")
+    print(
+        f"Finished in {result.seconds:.1f} s: "
+        + ", ".join(f"{n} {r.status}" for n, r in result.runs.items())
+    )
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

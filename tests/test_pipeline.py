@@ -1,0 +1,90 @@
+"""The pipeline runner: ordering, parameter injection, failure handling, HTML rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import pipeline
+
+
+def _notebook(path: Path, parameters: str, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# test"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def toy_repo(tmp_path: Path) -> Path:
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    _notebook(
+        tmp_path / "notebooks" / "a.ipynb",
+        'value = "default"\nout = "a.txt"',
+        "from pathlib import Path\nPath(out).write_text(str(value))",
+    )
+    _notebook(tmp_path / "notebooks" / "b.ipynb", "x = 1", "raise ValueError('boom in b')")
+    _notebook(tmp_path / "notebooks" / "c.ipynb", "x = 1", "y = x + 1")
+    return tmp_path
+
+
+def _params(**shared):
+    return {"shared": {"raw_dir": "data/raw", **shared}, "notebooks": {"a": {}, "b": {}, "c": {}}}
+
+
+DAG = {"a": (), "b": ("a",), "c": ("b",)}
+
+
+def test_runner_injects_only_declared_parameters_with_cwd_at_repo_root(toy_repo):
+    params = _params(value="injected", undeclared=3)
+    result = pipeline.run_pipeline(toy_repo, params, ["a"], jobs=1, log=lambda _: None, dag=DAG)
+    assert result.runs["a"].status == "ok"
+    assert (toy_repo / "a.txt").read_text() == "injected"
+    assert (toy_repo / "reports" / "a.html").is_file()
+
+
+def test_failing_cell_stops_branch_keeps_partial_notebook_and_reports_cell(toy_repo):
+    lines: list[str] = []
+    result = pipeline.run_pipeline(
+        toy_repo, _params(), ["a", "b", "c"], jobs=2, log=lines.append, dag=DAG
+    )
+    assert not result.ok
+    assert result.runs["b"].status == "failed"
+    assert "ValueError" in result.runs["b"].error
+    assert "boom in b" in result.runs["b"].error
+    assert "cell" in result.runs["b"].error
+    assert result.runs["c"].status == "skipped"
+    assert (toy_repo / "reports" / "b.ipynb").is_file()
+    assert any(line.startswith("  FAIL  b") for line in lines)
+
+
+def test_html_rendering_hides_code_and_stamps_synthetic(toy_repo):
+    (toy_repo / "data" / "raw" / "manifest.json").write_text('{"synthetic": true}')
+    pipeline.run_pipeline(toy_repo, _params(), ["a"], jobs=1, log=lambda _: None, dag=DAG)
+    page = (toy_repo / "reports" / "a.html").read_text()
+    assert "SYNTHETIC DATA" in page
+    assert "write_text" not in page  # code cells are excluded
+
+
+def test_overrides_keep_dates_as_iso_strings_and_parse_numbers():
+    parsed = pipeline.parse_overrides(["cutoff_date=2026-03-31", "ci_level=0.9", "name=x"])
+    assert parsed == {"cutoff_date": "2026-03-31", "ci_level": 0.9, "name": "x"}
+    with pytest.raises(ValueError, match="key=value"):
+        pipeline.parse_overrides(["no_equals_sign"])
+
+
+def test_select_notebooks_rejects_unknown_names():
+    with pytest.raises(ValueError, match="Unknown notebook"):
+        pipeline.select_notebooks(["99_nope"], pipeline.NOTEBOOK_DAG)
+    assert pipeline.select_notebooks(["04_mtor_status"], pipeline.NOTEBOOK_DAG) == [
+        "04_mtor_status"
+    ]
