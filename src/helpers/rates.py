@@ -235,14 +235,6 @@ def summarise_response_rates(
     Patients whose best response is NE or MISSING stay in the denominator and count as
     non-responders (intention-to-treat convention; RECIST 1.1 §4.3, Eisenhauer et al. 2009).
 
-    Definitions
-    -----------
-    - ORR: best overall response CR or PR.
-    - DCR: CR, PR, SD or NON_CR_NON_PD (the non-target-only analogue of SD).
-    - CBR: CR or PR, or SD / NON_CR_NON_PD lasting at least ``cbr_min_weeks`` weeks, i.e.
-      ``sd_duration_col >= 7 * cbr_min_weeks`` days (a missing duration does not qualify).
-      Only reported when ``sd_duration_col`` is given.
-
     Parameters
     ----------
     bor : pandas.DataFrame
@@ -273,6 +265,14 @@ def summarise_response_rates(
     ValueError
         If ``bor`` is empty (no patients in denominator), has duplicated patients, missing or
         unknown response codes, or ``sd_duration_col`` is absent.
+
+    Notes
+    -----
+    - ORR: best overall response CR or PR.
+    - DCR: CR, PR, SD or NON_CR_NON_PD (the non-target-only analogue of SD).
+    - CBR: CR or PR, or SD / NON_CR_NON_PD lasting at least ``cbr_min_weeks`` weeks, i.e.
+      ``sd_duration_col >= 7 * cbr_min_weeks`` days (a missing duration does not qualify).
+      Only reported when ``sd_duration_col`` is given.
     """
     values = _bor_values(bor, response_col)
     if isinstance(cbr_min_weeks, bool) or not isinstance(cbr_min_weeks, numbers.Real):
