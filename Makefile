@@ -38,7 +38,7 @@ lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff format --check .
 
 test: data lint ## Lint, unit tests, then every notebook executed under nbval
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --cov=helpers --cov-report=term:skip-covered tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 
 lab: data ## Open JupyterLab on the repository with the project kernel
