@@ -1,0 +1,507 @@
+"""Tests for helpers.survival.
+
+Reference data sets
+-------------------
+- AML (Miller 1981, "Survival Analysis", Wiley; R ``survival::aml``): maintained arm 9, 13, 13+,
+  18, 23, 28+, 31, 34, 45+, 48, 161+; non-maintained arm 5, 5, 8, 8, 12, 16+, 23, 27, 30, 33, 43,
+  45. Every KM number asserted below is recomputed in this file by hand (product-limit and
+  Greenwood formulas written out independently of lifelines).
+- Rossi recidivism data (Rossi, Berk & Lenihan 1980; lifelines.datasets.load_rossi), Cox model
+  with fin, age, race, wexp, mar, paro, prio: published R coxph estimates (Fox J, "Cox
+  Proportional-Hazards Regression for Survival Data", appendix to An R Companion to Applied
+  Regression, 2002/2011): prio coef 0.0915, exp(coef) 1.096, se 0.0286. Also cross-checked against
+  statsmodels PHReg (an independent implementation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from helpers.survival import (
+    DAYS_PER_MONTH,
+    PFS_RULES_FDA,
+    PFS_RULES_SIMPLE,
+    CensoringRules,
+    LandmarkResult,
+    compute_cox,
+    compute_logrank,
+    compute_median_followup,
+    derive_landmark,
+    derive_os,
+    derive_pfs,
+    summarise_km,
+)
+
+AML_MAINTAINED = pd.DataFrame(
+    {
+        "AVAL": [9, 13, 13, 18, 23, 28, 31, 34, 45, 48, 161],
+        "CNSR": [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1],
+    }
+)
+AML_NONMAINTAINED = pd.DataFrame(
+    {
+        "AVAL": [5, 5, 8, 8, 12, 16, 23, 27, 30, 33, 43, 45],
+        "CNSR": [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0],
+    }
+)
+Z975 = stats.norm.ppf(0.975)
+
+
+def _hand_km(times, cnsr):
+    """Independent product-limit + Greenwood + log(-log) band, by the textbook formulas.
+
+    Returns rows (t, S, lower, upper) at each distinct event time (Kalbfleisch & Prentice 2002,
+    eq. 1.10 / Collett 2015 §2.2.3: var(log(-log S)) = sum d/(n(n-d)) / (log S)^2).
+    """
+    times, events = np.asarray(times, float), 1 - np.asarray(cnsr)
+    s, greenwood, out = 1.0, 0.0, []
+    for t in np.unique(times[events == 1]):
+        n_risk = np.sum(times >= t)
+        d = np.sum((times == t) & (events == 1))
+        s *= 1 - d / n_risk
+        if n_risk > d:
+            greenwood += d / (n_risk * (n_risk - d))
+            se = np.sqrt(greenwood) / abs(np.log(s))
+            lo = np.exp(-np.exp(np.log(-np.log(s)) + Z975 * se))
+            hi = np.exp(-np.exp(np.log(-np.log(s)) - Z975 * se))
+        else:
+            lo = hi = np.nan
+        out.append((t, s, lo, hi))
+    return out
+
+
+def _row(table, statistic, time=None):
+    sel = table["statistic"] == statistic
+    if time is not None:
+        sel &= table["time_months"] == time
+    assert sel.sum() == 1
+    return table[sel].iloc[0]
+
+
+# ---------------------------------------------------------------- Kaplan–Meier
+
+
+def test_hand_km_reproduces_textbook_aml_s12():
+    # Guard for the hand routine itself: S(12) = 10/11 for the maintained arm (Miller 1981).
+    rows = _hand_km(AML_MAINTAINED["AVAL"], AML_MAINTAINED["CNSR"])
+    assert rows[0][0] == 9
+    assert rows[0][1] == pytest.approx(10 / 11)
+
+
+def test_km_s12_and_loglog_ci_match_hand_greenwood_aml_maintained():
+    # S(12) = 0.9091, log-log 95% CI (0.5081, 0.9867): R survfit(conf.type="log-log") on
+    # survival::aml, confirmed here by the hand Greenwood computation.
+    t, s, lo, hi = _hand_km(AML_MAINTAINED["AVAL"], AML_MAINTAINED["CNSR"])[0]
+    assert t == 9  # first event; S is constant on [9, 13) so S(12) = S(9)
+    table = summarise_km(AML_MAINTAINED, "AML maintained", landmarks=(12,))
+    row = _row(table, "survival", 12)
+    assert row["estimate"] == pytest.approx(s, abs=1e-10)
+    assert row["ci_lower"] == pytest.approx(lo, abs=1e-8)
+    assert row["ci_upper"] == pytest.approx(hi, abs=1e-8)
+    assert (round(row["estimate"], 4), round(row["ci_lower"], 4), round(row["ci_upper"], 4)) == (
+        0.9091,
+        0.5081,
+        0.9867,
+    )
+    assert (row["n"], row["N"], row["method"]) == (7, 11, "Kaplan–Meier, log-log CI")
+
+
+def test_km_median_31_ci_13_to_not_reached_matches_hand_loglog_band_aml_maintained():
+    # Median 31 (Miller 1981; R print(survfit) median 31). With conf.type="log-log" the lower
+    # limit is 13 (the hand band's lower limit first drops to <= 0.5 at t = 13: 0.447), not the
+    # 18 printed by R's default conf.type="log"; the upper band never reaches 0.5 -> NA.
+    hand = _hand_km(AML_MAINTAINED["AVAL"], AML_MAINTAINED["CNSR"])
+    hand_lower = next(t for t, _, lo, _ in hand if lo <= 0.5)
+    assert all(hi > 0.5 for *_, hi in hand if not np.isnan(hi))
+    row = _row(summarise_km(AML_MAINTAINED, "AML maintained"), "median")
+    assert row["estimate"] == 31
+    assert row["ci_lower"] == hand_lower == 13
+    assert np.isnan(row["ci_upper"])
+    assert "upper CI limit not reached" in row["note"]
+
+
+def test_km_median_ci_log_transform_would_give_18_hand_check_aml_maintained():
+    # Documents why the brief's "18-NA" is R's default log CI: hand log-scale band
+    # S*exp(-z*sqrt(greenwood)) first reaches 0.5 at t = 18. Our table uses log-log (13).
+    times, cnsr = AML_MAINTAINED["AVAL"].to_numpy(), AML_MAINTAINED["CNSR"].to_numpy()
+    s, gw, first = 1.0, 0.0, None
+    for t in np.unique(times[cnsr == 0]):
+        n, d = np.sum(times >= t), np.sum((times == t) & (cnsr == 0))
+        s *= 1 - d / n
+        gw += d / (n * (n - d))
+        if first is None and s * np.exp(-Z975 * np.sqrt(gw)) <= 0.5:
+            first = t
+    assert first == 18
+    assert _row(summarise_km(AML_MAINTAINED, "x"), "median")["ci_lower"] != 18
+
+
+def test_km_nonmaintained_median_and_ci_match_hand_loglog_band_aml():
+    hand = _hand_km(AML_NONMAINTAINED["AVAL"], AML_NONMAINTAINED["CNSR"])
+    median = next(t for t, s, *_ in hand if s <= 0.5)
+    lower = next(t for t, _, lo, _ in hand if lo <= 0.5)
+    upper = next(t for t, _, _, hi in hand if hi <= 0.5)
+    row = _row(summarise_km(AML_NONMAINTAINED, "AML non-maintained"), "median")
+    assert (row["estimate"], row["ci_lower"], row["ci_upper"]) == (median, lower, upper)
+    assert median == 23  # Miller 1981 / R print(survfit(...)): median 23
+
+
+def test_km_grouped_rows_per_arm_aml():
+    aml = pd.concat(
+        [AML_MAINTAINED.assign(x="Maintained"), AML_NONMAINTAINED.assign(x="Nonmaintained")]
+    )
+    table = summarise_km(aml, "AML", landmarks=(12,), group="x")
+    assert list(table["group"]) == ["Maintained"] * 2 + ["Nonmaintained"] * 2
+    assert table["parameter"].iloc[0] == "AML [x=Maintained]: median (months)"
+    assert list(table["N"]) == [11, 11, 12, 12]
+
+
+def test_km_median_flat_at_half_uses_midpoint_equals_sample_median_numpy():
+    # Without censoring the KM median with R's midpoint rule equals the sample median (numpy).
+    data = pd.DataFrame({"AVAL": [1.0, 2.0, 3.0, 4.0], "CNSR": [0, 0, 0, 0]})
+    row = _row(summarise_km(data, "x"), "median")
+    assert row["estimate"] == np.median(data["AVAL"]) == 2.5
+
+
+def test_km_all_censored_median_not_reached_and_s_equals_one():
+    data = pd.DataFrame({"AVAL": [2.0, 5.0, 8.0], "CNSR": [1, 1, 1]})
+    table = summarise_km(data, "PFS", landmarks=(3, 10))
+    median = _row(table, "median")
+    assert np.isnan(median["estimate"])
+    assert np.isnan(median["ci_lower"])
+    assert np.isnan(median["ci_upper"])
+    assert "not reached" in median["parameter"]
+    assert median["n"] == 0
+    s3 = _row(table, "survival", 3)
+    assert (s3["estimate"], s3["ci_lower"], s3["ci_upper"]) == (1.0, 1.0, 1.0)
+    assert np.isnan(_row(table, "survival", 10)["estimate"])  # beyond follow-up
+
+
+def test_km_single_patient_with_event():
+    table = summarise_km(pd.DataFrame({"AVAL": [4.0], "CNSR": [0]}), "x", landmarks=(2, 6))
+    assert _row(table, "median")["estimate"] == 4.0
+    assert _row(table, "survival", 2)["estimate"] == 1.0
+    assert _row(table, "survival", 6)["estimate"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("frame", "kwargs"),
+    [
+        (pd.DataFrame({"AVAL": [], "CNSR": []}), {}),
+        (pd.DataFrame({"AVAL": [1.0], "CNSR": [2]}), {}),
+        (pd.DataFrame({"AVAL": [-1.0], "CNSR": [0]}), {}),
+        (pd.DataFrame({"AVAL": [1.0], "CNSR": [0]}), {"ci_level": 95}),
+        (pd.DataFrame({"AVAL": [1.0, 2], "CNSR": [0, 0], "PARAMCD": ["OS", "PFS"]}), {}),
+    ],
+)
+def test_km_invalid_input_raises_value_error(frame, kwargs):
+    with pytest.raises(ValueError, match=r"\S"):
+        summarise_km(frame, "x", **kwargs)
+
+
+# ---------------------------------------------------------------- reverse KM follow-up
+
+
+def test_median_followup_reverse_km_hand_example():
+    # Deaths at 1 and 7 act as censorings; censorings at 3, 5, 9, 11 are the "events":
+    # G(3) = 4/5, G(5) = 4/5*3/4 = 0.6, G(9) = 0.6*1/2 = 0.3 -> median potential follow-up 9.
+    data = pd.DataFrame({"AVAL": [1.0, 3, 5, 7, 9, 11], "CNSR": [0, 1, 1, 0, 1, 1]})
+    row = compute_median_followup(data).iloc[0]
+    assert row["estimate"] == 9
+    assert (row["n"], row["N"]) == (4, 6)
+    assert "Reverse Kaplan–Meier" in row["method"]
+
+
+def test_median_followup_all_censored_equals_sample_median_numpy():
+    data = pd.DataFrame({"AVAL": [2.0, 4, 6, 8, 10], "CNSR": [1, 1, 1, 1, 1]})
+    assert compute_median_followup(data)["estimate"].iloc[0] == np.median(data["AVAL"])
+
+
+def test_median_followup_aml_maintained_flat_half_midpoint_hand():
+    # Reverse KM: 9/10 at 13, x5/6 at 28 = 0.75, x2/3 at 45 = 0.5 exactly, flat until 161
+    # -> R midpoint rule (45 + 161) / 2 = 103.
+    assert compute_median_followup(AML_MAINTAINED)["estimate"].iloc[0] == 103
+
+
+# ---------------------------------------------------------------- log-rank
+
+
+def _hand_logrank(df, group):
+    """Two-sample log-rank chi-square from O - E and hypergeometric variance (Peto & Peto)."""
+    g1 = df[group] == df[group].iloc[0]
+    o_minus_e, var = 0.0, 0.0
+    for t in np.unique(df.loc[df["CNSR"] == 0, "AVAL"]):
+        at_risk = df["AVAL"] >= t
+        n, n1 = at_risk.sum(), (at_risk & g1).sum()
+        died = (df["AVAL"] == t) & (df["CNSR"] == 0)
+        d, d1 = died.sum(), (died & g1).sum()
+        o_minus_e += d1 - d * n1 / n
+        if n > 1:
+            var += d * (n1 / n) * (1 - n1 / n) * (n - d) / (n - 1)
+    return o_minus_e**2 / var
+
+
+def test_logrank_aml_matches_hand_computation_and_r_survdiff_3_4():
+    # R survdiff(Surv(time, status) ~ x, aml): "Chisq= 3.4 on 1 degrees of freedom, p= 0.07".
+    aml = pd.concat(
+        [AML_MAINTAINED.assign(x="Maintained"), AML_NONMAINTAINED.assign(x="Nonmaintained")],
+        ignore_index=True,
+    )
+    row = compute_logrank(aml, "x").iloc[0]
+    chi2 = _hand_logrank(aml, "x")
+    assert row["statistic"] == pytest.approx(chi2, rel=1e-10)
+    assert row["p_value"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-10)
+    assert round(row["statistic"], 1) == 3.4
+    assert round(row["p_value"], 2) == 0.07
+    assert (row["n"], row["N"], row["df"]) == (18, 23, 1)
+
+
+def test_logrank_single_group_raises():
+    with pytest.raises(ValueError, match="at least 2 levels"):
+        compute_logrank(AML_MAINTAINED.assign(x="a"), "x")
+
+
+# ---------------------------------------------------------------- Cox
+
+
+def test_cox_prio_hr_matches_published_r_coxph_rossi_and_statsmodels():
+    from lifelines.datasets import load_rossi
+    from statsmodels.duration.hazard_regression import PHReg
+
+    rossi = load_rossi()
+    covs = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
+    table = compute_cox(rossi, covs, duration_col="week", event_col="arrest").set_index("covariate")
+    # Fox (2002) R coxph: prio exp(coef) = 1.096, fin 0.684, age 0.944.
+    assert round(table.loc["prio", "estimate"], 3) == 1.096
+    assert round(table.loc["fin", "estimate"], 3) == 0.684
+    assert round(table.loc["age", "estimate"], 3) == 0.944
+    sm = PHReg(rossi["week"], rossi[covs], status=rossi["arrest"], ties="efron").fit()
+    assert np.log(table.loc[covs, "estimate"]).to_numpy() == pytest.approx(sm.params, abs=1e-5)
+    lo = np.exp(sm.params - Z975 * sm.bse)
+    assert table.loc[covs, "ci_lower"].to_numpy() == pytest.approx(lo, rel=1e-4)
+    assert table.loc[covs, "p_value"].to_numpy() == pytest.approx(sm.pvalues, rel=1e-3)
+    assert (table["n"].iloc[0], table["N"].iloc[0]) == (114, 432)
+    assert table["ph_test_p"].between(0, 1).all()
+
+
+def test_cox_ph_test_flags_crossing_hazards_simulation():
+    # Group 1 has a high early hazard and no late hazard: PH clearly violated.
+    rng = np.random.default_rng(1)
+    n = 200
+    grp = np.repeat([0, 1], n // 2)
+    t0 = rng.exponential(10, n // 2)
+    t1 = np.where(rng.random(n // 2) < 0.6, rng.uniform(0, 2, n // 2), rng.uniform(20, 40, n // 2))
+    df = pd.DataFrame({"AVAL": np.r_[t0, t1], "CNSR": 0, "grp": grp})
+    assert compute_cox(df, ["grp"])["ph_test_p"].iloc[0] < 0.001
+
+
+def test_cox_no_events_raises_value_error():
+    df = pd.DataFrame({"AVAL": [1.0, 2, 3], "CNSR": [1, 1, 1], "x": [0, 1, 0]})
+    with pytest.raises(ValueError, match="at least one event"):
+        compute_cox(df, ["x"])
+
+
+def test_cox_complete_separation_raises_instead_of_infinite_hr():
+    # All events in group x = 1: the partial likelihood has no finite maximum.
+    df = pd.DataFrame({"AVAL": [1.0, 2, 3, 4], "CNSR": [0, 0, 1, 1], "x": [1, 1, 0, 0]})
+    with pytest.raises(ValueError, match="complete separation"):
+        compute_cox(df, ["x"])
+
+
+def test_cox_constant_or_text_covariate_rejected():
+    df = pd.DataFrame({"AVAL": [1.0, 2, 3], "CNSR": [0, 0, 1], "x": [1, 1, 1], "s": list("abc")})
+    with pytest.raises(ValueError, match="constant"):
+        compute_cox(df, ["x"])
+    with pytest.raises(TypeError, match="dummy-code"):
+        compute_cox(df, ["s"])
+
+
+# ---------------------------------------------------------------- landmark
+
+
+def test_landmark_keeps_at_risk_and_resets_time():
+    adtte = pd.DataFrame(
+        {"USUBJID": ["A", "B", "C", "D"], "AVAL": [2.0, 3.0, 3.0, 10.0], "CNSR": [0, 1, 0, 1]}
+    )
+    resp = pd.DataFrame({"USUBJID": ["D"], "RESP": ["PR"]})
+    res = derive_landmark(adtte, 3.0, covariate=resp)
+    assert isinstance(res, LandmarkResult)
+    assert res.data["USUBJID"].tolist() == ["D"]
+    assert res.data["AVAL"].iloc[0] == 7.0
+    assert res.data["RESP"].iloc[0] == "PR"
+    reasons = dict(zip(res.excluded["USUBJID"], res.excluded["reason"], strict=True))
+    assert reasons == {
+        "A": "event before landmark",
+        "B": "censored before landmark",
+        "C": "event before landmark",
+    }
+
+
+def test_landmark_non_positive_rejected():
+    with pytest.raises(ValueError, match="positive"):
+        derive_landmark(pd.DataFrame({"USUBJID": ["A"], "AVAL": [1.0], "CNSR": [0]}), 0)
+
+
+# ---------------------------------------------------------------- PFS / OS derivation
+
+START = pd.Timestamp("2020-01-01")
+CUTOFF = "2021-06-30"
+
+
+def _subject(sid, pd_day=None, death_day=None, alive_day=400, **extra):
+    def day(d):
+        return START + pd.Timedelta(days=d) if d is not None else pd.NaT
+
+    return {
+        "USUBJID": sid,
+        "TRTSDT": START,
+        "PDDT": day(pd_day),
+        "DTHDT": day(death_day),
+        "LSTALVDT": day(alive_day),
+        **extra,
+    }
+
+
+def _assessments(sid, days, responses=None):
+    responses = responses or ["SD"] * len(days)
+    return pd.DataFrame(
+        {
+            "USUBJID": sid,
+            "ADT": [START + pd.Timedelta(days=d) for d in days],
+            "AVALC": responses,
+        }
+    )
+
+
+def _pfs(subjects, assessments, rules=PFS_RULES_FDA, cutoff=CUTOFF):
+    return derive_pfs(pd.DataFrame(subjects), assessments, cutoff, rules).set_index("USUBJID")
+
+
+def test_pfs_no_post_baseline_assessment_censored_day1_fda():
+    # FDA 2018: no post-baseline assessment and no death -> censored at treatment start (day 1).
+    out = _pfs([_subject("P1")], _assessments("P1", [-7]))
+    row = out.loc["P1"]
+    assert (row["CNSR"], row["ADT"]) == (1, START)
+    assert row["AVAL"] == pytest.approx(1 / DAYS_PER_MONTH)
+    assert row["CNSDTDSC"] == "No post-baseline assessment: censored at day 1"
+    assert row["RULE"] == "PFS_RULES_FDA"
+
+
+def test_pfs_progression_after_two_missed_assessments_censored_at_last_adequate_fda():
+    # Assessments every 42 days; last adequate on day 42; PD on day 160 > 42 + 2*42 + 7.
+    ass = _assessments("P1", [42, 160], ["SD", "PD"])
+    row = _pfs([_subject("P1", pd_day=160)], ass).loc["P1"]
+    assert (row["CNSR"], row["ADT"]) == (1, START + pd.Timedelta(days=42))
+    assert row["CNSDTDSC"] == (
+        "Event after ≥2 missed assessments: censored at last adequate assessment"
+    )
+    assert row["AVAL"] == pytest.approx(43 / DAYS_PER_MONTH)
+    simple = _pfs([_subject("P1", pd_day=160)], ass, PFS_RULES_SIMPLE).loc["P1"]
+    assert (simple["CNSR"], simple["EVNTDESC"]) == (0, "Disease progression")
+
+
+def test_pfs_progression_after_one_missed_assessment_is_event_fda():
+    ass = _assessments("P1", [42, 126], ["SD", "PD"])  # day 84 visit missed, PD at day 126
+    row = _pfs([_subject("P1", pd_day=126)], ass).loc["P1"]
+    assert (row["CNSR"], row["EVNTDESC"]) == (0, "Disease progression")
+    assert row["AVAL"] == pytest.approx(127 / DAYS_PER_MONTH)
+
+
+def test_pfs_ne_assessment_is_not_adequate_fda():
+    # The day-84 NE scan does not count: last adequate is day 42, PD at day 140 > 42 + 91.
+    ass = _assessments("P1", [42, 84, 140], ["SD", "NE", "PD"])
+    assert _pfs([_subject("P1", pd_day=140)], ass).loc["P1", "CNSR"] == 1
+
+
+def test_pfs_death_without_progression_is_event():
+    ass = _assessments("P1", [42, 84])
+    row = _pfs([_subject("P1", death_day=100, alive_day=100)], ass).loc["P1"]
+    assert (row["CNSR"], row["EVNTDESC"]) == (0, "Death without documented progression")
+    assert row["ADT"] == START + pd.Timedelta(days=100)
+
+
+def test_pfs_event_after_cutoff_censored_at_last_adequate_before_cutoff():
+    ass = _assessments("P1", [42, 84, 126, 600], ["SD", "SD", "SD", "PD"])
+    row = _pfs([_subject("P1", pd_day=600, alive_day=600)], ass).loc["P1"]
+    assert (row["CNSR"], row["ADT"]) == (1, START + pd.Timedelta(days=126))
+    assert row["CNSDTDSC"].startswith("Event after data cut-off")
+
+
+def test_pfs_no_event_censored_at_last_adequate_assessment():
+    row = _pfs([_subject("P1")], _assessments("P1", [42, 84])).loc["P1"]
+    assert (row["CNSR"], row["ADT"]) == (1, START + pd.Timedelta(days=84))
+    assert row["CNSDTDSC"].endswith("censored at last adequate assessment")
+
+
+def test_pfs_new_anticancer_therapy_censors_fda_not_simple():
+    subj = _subject("P1", pd_day=150, NACTDT=START + pd.Timedelta(days=100))
+    ass = _assessments("P1", [42, 84, 150], ["SD", "SD", "PD"])
+    row = _pfs([subj], ass).loc["P1"]
+    assert (row["CNSR"], row["ADT"]) == (1, START + pd.Timedelta(days=84))
+    assert row["CNSDTDSC"].startswith("New anticancer therapy")
+    assert _pfs([subj], ass, PFS_RULES_SIMPLE).loc["P1", "CNSR"] == 0
+
+
+def test_pfs_clinical_progression_not_event_under_fda_but_event_under_simple():
+    subj = _subject("P1", pd_day=80, PDTYPE="clinical")
+    ass = _assessments("P1", [42])
+    assert _pfs([subj], ass).loc["P1", "CNSR"] == 1
+    assert _pfs([subj], ass, PFS_RULES_SIMPLE).loc["P1", "CNSR"] == 0
+
+
+def test_pfs_output_columns_and_param():
+    out = derive_pfs(pd.DataFrame([_subject("P1")]), _assessments("P1", [42]), CUTOFF)
+    assert list(out.columns) == [
+        "USUBJID",
+        "PARAMCD",
+        "PARAM",
+        "STARTDT",
+        "ADT",
+        "AVAL",
+        "CNSR",
+        "EVNTDESC",
+        "CNSDTDSC",
+        "RULE",
+    ]
+    assert out["PARAMCD"].iloc[0] == "PFS"
+
+
+def test_pfs_rejects_bad_input():
+    with pytest.raises(ValueError, match="one row per USUBJID"):
+        derive_pfs(pd.DataFrame([_subject("P1"), _subject("P1")]), _assessments("P1", []), CUTOFF)
+    with pytest.raises(ValueError, match="precedes TRTSDT"):
+        derive_pfs(pd.DataFrame([_subject("P1", pd_day=-3)]), _assessments("P1", []), CUTOFF)
+    with pytest.raises(TypeError, match="CensoringRules"):
+        derive_pfs(pd.DataFrame([_subject("P1")]), _assessments("P1", []), CUTOFF, rules="FDA")
+
+
+def test_censoring_rules_are_frozen_and_validated():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PFS_RULES_FDA.window_days = 3  # type: ignore[misc]
+    with pytest.raises(ValueError, match="both"):
+        CensoringRules(name="x", description="x", max_missed_assessments=None)
+    q12w = dataclasses.replace(PFS_RULES_FDA, name="PFS_Q12W", assessment_interval_days=84)
+    assert q12w.missed_assessment_rule
+
+
+def test_os_death_event_alive_censored_at_cutoff_or_last_alive():
+    subjects = pd.DataFrame(
+        [
+            _subject("DEAD", death_day=200, alive_day=200),
+            _subject("ALIVE", alive_day=600),  # known alive after the cut-off
+            _subject("LOST", alive_day=300),
+            _subject("LATE", death_day=600, alive_day=600),  # death after the cut-off
+        ]
+    )
+    out = derive_os(subjects, CUTOFF).set_index("USUBJID")
+    cutoff = pd.Timestamp(CUTOFF)
+    assert (out.loc["DEAD", "CNSR"], out.loc["DEAD", "EVNTDESC"]) == (0, "Death from any cause")
+    assert (out.loc["ALIVE", "CNSR"], out.loc["ALIVE", "ADT"]) == (1, cutoff)
+    assert (out.loc["LOST", "CNSR"], out.loc["LOST", "ADT"]) == (1, START + pd.Timedelta(300, "D"))
+    assert (out.loc["LATE", "CNSR"], out.loc["LATE", "ADT"]) == (1, cutoff)
+    assert out.loc["DEAD", "AVAL"] == pytest.approx(201 / DAYS_PER_MONTH)
+    assert set(out["PARAMCD"]) == {"OS"}
