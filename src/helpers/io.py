@@ -136,6 +136,8 @@ def save_figure(
 
     Synthetic figures are stamped "SYNTHETIC DATA" so that no demo output can pass for real.
     """
+    import matplotlib as mpl
+
     from helpers.plots import add_watermark  # local: plots imports matplotlib, io must not need it
 
     if synthetic:
@@ -147,7 +149,8 @@ def save_figure(
         path = out_dir / f"{name}.{fmt}"
         # Fixed metadata keeps SVG/PNG bytes stable between runs.
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", metadata=meta)
+        with mpl.rc_context({"svg.hashsalt": "helpers"}):  # stable SVG element ids
+            fig.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", metadata=meta)
         paths.append(path)
     write_json({"caption": caption, "synthetic": synthetic, "name": name}, out_dir / f"{name}.json")
     return paths
