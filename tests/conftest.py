@@ -1,0 +1,48 @@
+"""Session fixtures: the default demo cohort, simulated, validated and derived once per test run.
+
+Truth tests compare the estimates the notebooks report with the simulator's true parameters
+(``demo_manifest["true_parameters"][trial][name]["value"]``), through exactly the path notebook 00
+takes: CSV files on disk → ``io.load_raw_trial`` → ``validation.validate_trials`` → ``derive``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import config, derive, io, schemas, simulate, validation
+
+
+@pytest.fixture(scope="session")
+def demo_raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default demo cohort (seed of params.yaml, scale 1) written as raw CSV files."""
+    raw = tmp_path_factory.mktemp("demo") / "raw"
+    seed = config.load_params()["shared"]["seed"]
+    tables, manifest = simulate.simulate_demo_cohort(seed=seed, scale=1)
+    for trial, trial_tables in tables.items():
+        io.write_csv_tables(trial_tables, raw / trial)
+    io.write_json(manifest, raw / io.MANIFEST)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def demo_manifest(demo_raw_dir: Path) -> dict:
+    """The simulator's manifest, including ``true_parameters``."""
+    return io.load_manifest(demo_raw_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_datasets(demo_raw_dir: Path) -> dict[str, dict]:
+    """``{trial: {dataset name: DataFrame}}`` as 00_data_preparation derives them by default."""
+    raw = {t: io.load_raw_trial(demo_raw_dir, t, schemas.TRIAL_TABLES[t]) for t in config.TRIALS}
+    validated = validation.validate_trials(raw)
+    nb = config.notebook_params(config.load_params(), "00_data_preparation")
+    fields = derive.DerivationParams.__dataclass_fields__
+    params = derive.DerivationParams(**{k: v for k, v in nb.items() if k in fields})
+    return {
+        trial: {**result.datasets, "qc_exclusions": result.qc}
+        for trial, result in (
+            (t, derive.DERIVATIONS[t](tables, params)) for t, tables in validated.items()
+        )
+    }
