@@ -630,7 +630,7 @@ def summarise_km(
     if df[group].isna().any():
         raise ValueError(f"adtte.{group} has missing values; assign a level or drop those rows.")
     frames = []
-    for level, sub in df.groupby(group, sort=True):
+    for level, sub in df.groupby(group, sort=True, observed=True):
         rows = pd.DataFrame(_km_rows(sub, f"{parameter} [{group}={level}]", landmarks, ci_level))
         rows.insert(0, "group", level)
         frames.append(rows)
@@ -843,7 +843,7 @@ def compute_logrank(adtte: pd.DataFrame, group: str) -> pd.DataFrame:
         raise ValueError(f"group {group!r} needs at least 2 levels, found {levels}.")
     event = 1 - df["CNSR"]
     res = multivariate_logrank_test(df["AVAL"], df[group], event_observed=event)
-    small = event.groupby(df[group]).sum()
+    small = event.groupby(df[group], observed=True).sum()
     small = small[small < 5]
     note = f"groups with < 5 events: {list(small.index)}" if len(small) else ""
     row = {
