@@ -29,6 +29,7 @@ from helpers.survival import (
     CensoringRules,
     LandmarkResult,
     compute_cox,
+    compute_km_median,
     compute_logrank,
     compute_median_followup,
     derive_landmark,
@@ -505,3 +506,15 @@ def test_os_death_event_alive_censored_at_cutoff_or_last_alive():
     assert (out.loc["LATE", "CNSR"], out.loc["LATE", "ADT"]) == (1, cutoff)
     assert out.loc["DEAD", "AVAL"] == pytest.approx(201 / DAYS_PER_MONTH)
     assert set(out["PARAMCD"]) == {"OS"}
+
+
+def test_compute_km_median_matches_summarise_km_median_row_r_midpoint_rule():
+    # No censoring: R's flat-segment midpoint rule gives the ordinary sample median (2.5 here),
+    # where lifelines' first-time-below-0.5 would give 2.
+    df = pd.DataFrame({"AVAL": [1.0, 2.0, 3.0, 4.0], "CNSR": [0, 0, 0, 0]})
+    est, lo, hi = compute_km_median(df["AVAL"], 1 - df["CNSR"])
+    row = summarise_km(df, "PFS", landmarks=()).iloc[0]
+    assert est == pytest.approx(2.5)
+    assert (est, lo, hi) == pytest.approx(
+        (row["estimate"], row["ci_lower"], row["ci_upper"]), nan_ok=True
+    )

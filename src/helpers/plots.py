@@ -42,12 +42,13 @@ import numpy as np
 import pandas as pd
 from cycler import cycler
 from lifelines import KaplanMeierFitter
-from lifelines.utils import median_survival_times
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, PercentFormatter
+
+from helpers.survival import compute_km_median
 
 __all__ = [
     "BOR_COLOURS",
@@ -60,9 +61,12 @@ __all__ = [
     "plot_change_heatmap",
     "plot_consort",
     "plot_distribution",
+    "plot_fish_signals",
     "plot_forest",
     "plot_km",
+    "plot_operating_characteristics",
     "plot_paired_trajectories",
+    "plot_paired_trajectories_lod",
     "plot_roc",
     "plot_scatter_with_fit",
     "plot_spider",
@@ -371,13 +375,16 @@ def _n_at_risk(times: np.ndarray, ticks: np.ndarray) -> list[int]:
     return [int((times >= t).sum()) for t in ticks]
 
 
+def _km_median(kmf: KaplanMeierFitter) -> tuple[float, float, float]:
+    # The tables' rule (R survival), not lifelines' first-time-below-0.5, so figure == table.
+    return compute_km_median(kmf.durations, kmf.event_observed, ci_level=1 - kmf.alpha)
+
+
 def _median_text(kmf: KaplanMeierFitter, ci: bool, unit: str) -> str:
-    med = float(kmf.median_survival_time_)
+    med, lo, hi = _km_median(kmf)
     text = f"median {_fmt(med) if np.isfinite(med) else 'not reached'}"
     text += f" {unit}" if np.isfinite(med) else ""
     if ci:
-        bounds = median_survival_times(kmf.confidence_interval_survival_function_)
-        lo, hi = (float(v) for v in bounds.iloc[0])
         pct = f"{round(100 * (1 - kmf.alpha))}%"
         text += f" ({pct} CI {_fmt(lo) if np.isfinite(lo) else 'NR'}–"
         text += f"{_fmt(hi) if np.isfinite(hi) else 'NR'})"
@@ -416,7 +423,7 @@ def _draw_km_curve(
 
 
 def _draw_km_median(ax: Axes, kmf: KaplanMeierFitter, colour: str, index: int) -> None:
-    med = float(kmf.median_survival_time_)
+    med = _km_median(kmf)[0]
     if not np.isfinite(med):
         return
     ax.plot([0, med], [0.5, 0.5], color=colour, linestyle="--", linewidth=0.9, zorder=2.5)
@@ -2053,4 +2060,265 @@ def plot_ae_bars(
     ax.legend(loc="lower right")
     if title:
         ax.set_title(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Composite figures
+# --------------------------------------------------------------------------------------------
+
+
+def style_context() -> Any:
+    """Context manager applying the trial style locally, for multi-panel figures.
+
+    Use it to create a ``Figure`` and its axes in the house style (spines, fonts, palette) before
+    filling the panels with ``plot_*(..., ax=ax)``; global ``rcParams`` are left untouched::
+
+        with plots.style_context():
+            fig = Figure(figsize=(8, 3.5), layout="constrained")
+            left, right = fig.subplots(1, 2)
+        plots.plot_scatter_with_fit(x, y, ax=left)
+    """
+    return mpl.rc_context(dict(_STYLE))
+
+
+# --------------------------------------------------------------------------------------------
+# HER2 FISH on single cells
+# --------------------------------------------------------------------------------------------
+
+
+@_styled
+def plot_fish_signals(
+    cells: pd.DataFrame,
+    ratio_threshold: float = 2.0,
+    *,
+    her2_col: str = "HER2SIG",
+    cep17_col: str = "CEP17SIG",
+    call_col: str = "AMPFL",
+    title: str | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.2, 4.6),
+) -> Figure:
+    """HER2 against CEP17 signal counts per cell, with the amplification cut-off.
+
+    Signal counts are small integers, so cells sharing a (CEP17, HER2) pair are drawn as one
+    bubble whose area is proportional to the number of cells, coloured by the call in
+    ``call_col`` (``"Y"`` amplified, ``"N"`` not; other values, e.g. not scoreable, are not
+    drawn). The dashed line is HER2 = ``ratio_threshold`` x CEP17 (cells on or above it are
+    amplified); dotted lines mark 4 and 6 HER2 signals, the copy-number cut-offs of the ASCO/CAP
+    2018 ISH groups.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        One row per cell reading (e.g. ``adcell`` of one reader).
+    ratio_threshold : float
+        HER2/CEP17 ratio cut-off drawn as the dashed line.
+
+    Returns
+    -------
+    Figure
+        Bubbles are scatter collections with gids ``"amplified"`` / ``"not_amplified"``; the
+        cut-off line has gid ``"ratio_threshold"``.
+
+    References
+    ----------
+    Wolff AC et al. J Clin Oncol 2018;36:2105-2122.
+    """
+    func = "plot_fish_signals"
+    _check_frame(cells, func, "cells")
+    _require_columns(
+        cells, func, {"her2_col": her2_col, "cep17_col": cep17_col, "call_col": call_col}
+    )
+    threshold = _finite_scalar(ratio_threshold, func, "ratio_threshold")
+    data = pd.DataFrame(
+        {
+            "cep17": _numeric(cells[cep17_col].to_numpy(), func, cep17_col).to_numpy(),
+            "her2": _numeric(cells[her2_col].to_numpy(), func, her2_col).to_numpy(),
+            "call": cells[call_col].to_numpy(),
+        }
+    )
+    data = data[data["call"].isin(["Y", "N"])].dropna()
+    if data.empty:
+        raise ValueError(f"{func}: no cell with a 'Y'/'N' call in {call_col!r} to plot")
+    counts = data.groupby(["call", "cep17", "her2"]).size().rename("n").reset_index()
+    scale = 420.0 / counts["n"].max()
+
+    fig, ax = _new_axes(ax, figsize, func)
+    styles = (
+        ("Y", "amplified", "Amplified", PALETTE["vermillion"]),
+        ("N", "not_amplified", "Not amplified", PALETTE["blue"]),
+    )
+    for code, gid, label, colour in styles:
+        sub = counts[counts["call"] == code]
+        n_cells = int(sub["n"].sum())
+        ax.scatter(
+            sub["cep17"], sub["her2"], s=12 + scale * sub["n"], color=colour, alpha=0.6,
+            edgecolors="white", linewidths=0.5, gid=gid, label=f"{label} (n = {n_cells})",
+            zorder=3,
+        )  # fmt: skip
+    x_max = max(float(data["cep17"].max()), 1.0) + 0.6
+    ax.plot(
+        [0, x_max], [0, threshold * x_max], **_REF_LINE, gid="ratio_threshold",
+        label=f"HER2/CEP17 = {threshold:g}",
+    )  # fmt: skip
+    for level in (4, 6):
+        ax.axhline(level, color="#BBBBBB", linestyle=":", linewidth=0.9, zorder=1)
+        ax.text(
+            x_max, level, f" HER2 {level}", va="center", ha="left", fontsize=7.5, color="#777777"
+        )
+    ax.set_xlim(0.4, x_max)
+    ax.set_ylim(0, max(float(data["her2"].max()), threshold * x_max * 0.5) + 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("CEP17 signals per cell")
+    ax.set_ylabel("HER2 signals per cell")
+    legend = ax.legend(
+        loc="upper left", bbox_to_anchor=(1.04, 1.0), title="Bubble area ∝\nnumber of cells"
+    )
+    for handle in legend.legend_handles:
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([40])
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Simon two-stage design; trajectories with values below the limit of detection
+# --------------------------------------------------------------------------------------------
+
+
+@_styled
+def plot_operating_characteristics(
+    oc: pd.DataFrame,
+    *,
+    p0: float | None = None,
+    p1: float | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (6.4, 4.2),
+) -> Figure:
+    """Operating characteristics of a two-stage design against the true response rate.
+
+    Left axis: probability of declaring the drug promising (rejecting H0) and of early
+    termination after stage 1; right axis: expected sample size. Dotted verticals mark ``p0``
+    and ``p1`` when given (the reject curve reads the type I error at p0 and the power at p1).
+
+    Parameters
+    ----------
+    oc : DataFrame
+        Output of :func:`helpers.simon.compute_operating_characteristics`: ``p``,
+        ``prob_reject_h0``, ``pet``, ``expected_n``.
+
+    Returns
+    -------
+    Figure
+        Lines with gids ``"prob_reject_h0"``, ``"pet"`` and ``"expected_n"`` (on a twin axis).
+    """
+    func = "plot_operating_characteristics"
+    _check_frame(oc, func, "oc")
+    _require_columns(oc, func, {c: c for c in ("p", "prob_reject_h0", "pet", "expected_n")})
+    data = oc.sort_values("p")
+    fig, ax = _new_axes(ax, figsize, func)
+    ax.plot(data["p"], data["prob_reject_h0"], color=PALETTE["blue"], linewidth=1.8,
+            gid="prob_reject_h0", label="P(declare promising)")  # fmt: skip
+    ax.plot(data["p"], data["pet"], color=PALETTE["vermillion"], linewidth=1.8, gid="pet",
+            label="P(stop after stage 1)")  # fmt: skip
+    twin = ax.twinx()
+    twin.plot(data["p"], data["expected_n"], color="#555555", linestyle="--", linewidth=1.2,
+              gid="expected_n", label="Expected sample size")  # fmt: skip
+    twin.set_ylabel("Expected sample size (patients)")
+    twin.set_ylim(0, float(data["expected_n"].max()) * 1.1)
+    twin.spines["right"].set_visible(True)
+    for value, name in ((p0, "p0"), (p1, "p1")):
+        if value is not None:
+            ax.axvline(value, color="#999999", linestyle=":", linewidth=1)
+            ax.text(value, 1.02, f" {name} = {value:g}", ha="left", va="bottom", fontsize=8,
+                    transform=ax.get_xaxis_transform())  # fmt: skip
+    ax.set_ylim(0, 1)
+    ax.set_xlim(float(data["p"].min()), float(data["p"].max()))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("True response rate")
+    ax.set_ylabel("Probability")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="center right")
+    if title:
+        ax.set_title(title, pad=14)
+    return fig
+
+
+def _offset_ticks(ax: Axes, offset: float, top: float) -> None:
+    """Ticks of a shifted axis placed at original values 0, 1, 2, 5, 10, … and labelled so."""
+    originals = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
+    shown = [v for v in originals if v + offset <= max(top, 1.0 + offset) * 1.05]
+    ax.yaxis.set_major_locator(FixedLocator([v + offset for v in shown]))
+    ax.yaxis.set_major_formatter(mpl.ticker.FixedFormatter([f"{v:g}" for v in shown]))
+    ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
+
+
+def plot_paired_trajectories_lod(
+    df: pd.DataFrame,
+    *,
+    lod_col: str = "LODFL",
+    lod_label: str = "Below LoD (drawn at LoD/2)",
+    value_col: str = "AVAL",
+    visit_col: str = "AVISIT",
+    visit_order: Sequence[str] | None = None,
+    jitter: float = 0.08,
+    seed: int = 0,
+    ref_lines: Mapping[float, str] | None = None,
+    value_offset: float = 0.0,
+    **kwargs: Any,
+) -> Figure:
+    """:func:`plot_paired_trajectories` with values below the limit of detection marked.
+
+    Points whose ``lod_col`` is ``"Y"`` (values imputed, e.g. at LoD/2) are overdrawn with an
+    open black diamond at the same jittered position, and the legend gains ``lod_label``; the
+    imputation rule itself belongs to the derivation and should be stated in the caption.
+    ``ref_lines`` (``{y: label}``) adds dashed labelled reference lines, e.g. a clinical
+    cut-off. ``value_offset`` > 0 says the values were shifted (e.g. count + 1 to show zeros on
+    a log axis): the tick labels then show the original scale (tick at 1 reads 0). Other keyword
+    arguments go to :func:`plot_paired_trajectories`.
+
+    Returns
+    -------
+    Figure
+        The trajectory figure; the overlay is a scatter collection with gid ``"below_lod"``.
+    """
+    func = "plot_paired_trajectories_lod"
+    _check_frame(df, func, "df")
+    _require_columns(df, func, {"lod_col": lod_col, "value_col": value_col, "visit_col": visit_col})
+    with mpl.rc_context(dict(_STYLE)):
+        fig = plot_paired_trajectories(
+            df, value_col=value_col, visit_col=visit_col, visit_order=visit_order,
+            jitter=jitter, seed=seed, **kwargs,
+        )  # fmt: skip
+        order = list(visit_order) if visit_order is not None else _default_visit_order(
+            df, visit_col
+        )  # fmt: skip
+        # Same row filter and random stream as plot_paired_trajectories: identical jitter.
+        values = _numeric(df[value_col].to_numpy(), func, value_col)
+        keep = (df[visit_col].astype(str).isin(order) & values.notna()).to_numpy()
+        shown = df.loc[keep]
+        x = shown[visit_col].astype(str).map({v: i for i, v in enumerate(order)}).to_numpy()
+        x = x + np.random.default_rng(seed).uniform(-jitter, jitter, len(shown))
+        below = shown[lod_col].eq("Y").to_numpy()
+        ax = fig.axes[0]
+        for y, label in (ref_lines or {}).items():
+            _ref_hline(ax, float(y), label)
+        if value_offset:
+            _offset_ticks(ax, float(value_offset), float(np.nanmax(values.to_numpy())))
+        if below.any():
+            overlay = ax.scatter(
+                x[below], values.to_numpy()[keep][below], marker="D", s=30, facecolors="white",
+                edgecolors="black", linewidths=0.9, zorder=4, gid="below_lod", label=lod_label,
+            )  # fmt: skip
+            legend = ax.get_legend()
+            if legend is not None:  # grouped: keep the group legend outside, add the LoD entry
+                handles, labels = ax.get_legend_handles_labels()
+                ax.legend(handles, labels, title=legend.get_title().get_text(),
+                          loc="upper left", bbox_to_anchor=(1.01, 1), markerscale=1.5)  # fmt: skip
+            else:
+                ax.legend(handles=[overlay], loc="best")
     return fig

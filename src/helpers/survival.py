@@ -505,6 +505,26 @@ def _fit_km(duration: np.ndarray, event: np.ndarray, ci_level: float) -> _KMCurv
     )
 
 
+def compute_km_median(
+    duration: Sequence[float], event: Sequence[int], ci_level: float = 0.95
+) -> tuple[float, float, float]:
+    """Kaplan–Meier median and its CI limits, with R survival's rules.
+
+    The same computation as the median row of :func:`summarise_km` (log-log pointwise band
+    inverted at 0.5, flat-segment midpoint rule of R ``quantile.survfit``), exposed so that figures
+    print exactly the median the tables report. NaN where a value is not reached.
+
+    Returns
+    -------
+    tuple of float
+        ``(median, ci_lower, ci_upper)`` in the unit of ``duration``.
+    """
+    _check_ci_level(ci_level)
+    curve = _fit_km(np.asarray(duration, dtype=float), np.asarray(event, dtype=int), ci_level)
+    est, lo, hi = (_r_quantile(curve.times, y, 0.5) for y in (curve.surv, curve.lower, curve.upper))
+    return est, lo, hi
+
+
 def _check_ci_level(ci_level: float) -> None:
     if not 0 < ci_level < 1:
         raise ValueError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level}.")
