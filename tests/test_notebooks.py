@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from helpers import config
-from helpers.pipeline import NOTEBOOK_DAG
+from helpers.pipeline import NOTEBOOK_DAG, declared_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -63,3 +63,11 @@ def test_notebook_parameter_defaults_agree_with_params_yaml(path):
         )
     nb_specific = config.load_params()["notebooks"][path.stem] or {}
     assert set(nb_specific) <= set(defaults), f"{path.name}: params.yaml keys the notebook lacks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter_the_cell_assigns(path):
+    # papermill's parser silently skips some lines (e.g. a comment containing "="): such a
+    # parameter looks configurable in params.yaml but would never be injected.
+    nb = nbformat.read(path, as_version=4)
+    assert set(_defaults(nb)) == declared_parameters(path)
