@@ -57,9 +57,10 @@ def summarise_results(tables: Mapping[str, pd.DataFrame | list[pd.DataFrame]]) -
             frame = part.reindex(columns=ESTIMATE_COLUMNS).copy()
             frame.insert(0, "outcome", outcome)
             frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    # Built from records: concatenating frames whose optional columns are all NA is deprecated
+    # in pandas and would warn in every notebook.
+    records = [row for frame in frames for row in frame.to_dict("records")]
+    return pd.DataFrame.from_records(records, columns=list(SUMMARY_COLUMNS))
 
 
 def format_estimates(
