@@ -141,7 +141,12 @@ def save_figure(
     from helpers.plots import add_watermark  # local: plots imports matplotlib, io must not need it
 
     if synthetic:
-        add_watermark(fig)
+        add_watermark(fig)  # runs the layout engine once
+    else:
+        fig.draw_without_rendering()
+    # Positions are final: freeze them so that the saves below only render (the layout engine
+    # would otherwise run again for each format, about a fifth of the saving time).
+    fig.set_layout_engine("none")
     out_dir = Path(figures_dir) / notebook
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -32,6 +32,7 @@ import yaml
 from helpers import config
 
 KERNEL = "python3"
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # silence the loopback-TCP warning on each start
 
 #: notebook -> notebooks whose outputs it reads (00 writes data/processed; analyses read it).
 NOTEBOOK_DAG: dict[str, tuple[str, ...]] = {
@@ -97,8 +98,17 @@ def declared_parameters(notebook: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook)))
 
 
+def _warm_imports() -> None:
+    """Import the HTML exporter while data preparation runs on the other core (~1.5 s saved)."""
+    from nbconvert import HTMLExporter  # noqa: F401
+
+
 def execute_notebook(
-    name: str, root: Path, reports: Path, params: dict[str, Any], synthetic: bool
+    name: str,
+    root: Path,
+    reports: Path,
+    params: dict[str, Any],
+    synthetic: bool,
 ) -> NotebookRun:
     """Execute one notebook with papermill and render its code-free HTML."""
     import papermill
@@ -119,6 +129,7 @@ def execute_notebook(
             cwd=str(root),
             progress_bar=False,
             log_output=False,
+            extra_arguments=KERNEL_ARGS,
         )
         run.status = "ok"
     except PapermillExecutionError as exc:
@@ -161,6 +172,7 @@ def run_pipeline(
             result.runs[d].status in {"failed", "skipped"} for d in dag[name] if d in result.runs
         )
 
+    threading.Thread(target=_warm_imports, daemon=True).start()
     pending = list(notebooks)
     futures: dict[Future[NotebookRun], str] = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -175,7 +187,14 @@ def run_pipeline(
                     nb_params = config.notebook_params(params, name)
                     with lock:
                         log(f"  start {name}")
-                    fut = pool.submit(execute_notebook, name, root, reports, nb_params, synthetic)
+                    fut = pool.submit(
+                        execute_notebook,
+                        name,
+                        root,
+                        reports,
+                        nb_params,
+                        synthetic,
+                    )
                     futures[fut] = name
             if not futures:
                 break

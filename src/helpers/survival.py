@@ -29,12 +29,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
-from lifelines.statistics import multivariate_logrank_test, proportional_hazard_test
+
+# lifelines is imported where it is used: it takes about a second to import, and the PFS/OS
+# derivations run by data preparation do not need it.
+if TYPE_CHECKING:
+    from lifelines import CoxPHFitter
 
 DAYS_PER_MONTH = 30.4375
 """Average Gregorian month length in days (365.25 / 12): months = days / DAYS_PER_MONTH."""
@@ -486,6 +489,8 @@ class _KMCurve:
 
 
 def _fit_km(duration: np.ndarray, event: np.ndarray, ci_level: float) -> _KMCurve:
+    from lifelines import KaplanMeierFitter
+
     kmf = KaplanMeierFitter(alpha=1.0 - ci_level).fit(duration, event_observed=event)
     ci = kmf.confidence_interval_
     surv = kmf.survival_function_.iloc[:, 0].to_numpy(dtype=float)
@@ -723,6 +728,9 @@ def _cox_frame(
 
 def _fit_cox(data: pd.DataFrame, ci_level: float) -> tuple[CoxPHFitter, list[str]]:
     """Fit lifelines' Cox model, turning its convergence warnings into short notes."""
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+
     cph = CoxPHFitter(alpha=1.0 - ci_level)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -806,6 +814,8 @@ def compute_cox(
     data = _cox_frame(df, duration_col, event_col, covariates)
     cph, warned = _fit_cox(data, ci_level)
     summ = _hr_table(cph, covariates)
+    from lifelines.statistics import proportional_hazard_test
+
     ph = proportional_hazard_test(cph, data, time_transform="km").summary["p"]
     events, n = int(data["E"].sum()), len(data)
     notes = ["fewer than 10 events per covariate"] if events < 10 * len(covariates) else []
@@ -862,6 +872,8 @@ def compute_logrank(adtte: pd.DataFrame, group: str) -> pd.DataFrame:
     if levels < 2:
         raise ValueError(f"group {group!r} needs at least 2 levels, found {levels}.")
     event = 1 - df["CNSR"]
+    from lifelines.statistics import multivariate_logrank_test
+
     res = multivariate_logrank_test(df["AVAL"], df[group], event_observed=event)
     small = event.groupby(df[group], observed=True).sum()
     small = small[small < 5]
