@@ -916,3 +916,11 @@ def test_km_groups_of_recist_codes_run_best_response_first(close_figs):
     fig = plots.plot_km(adtte, group="BOR")
     close_figs(fig)
     assert [t.get_text() for t in _risk_axes(fig).get_yticklabels()] == ["PR", "SD", "PD"]
+
+
+def test_formatted_values_that_round_to_zero_carry_no_minus_sign():
+    from helpers.plots import _fmt
+
+    assert _fmt(-0.3, "{:.0f}") == "0"
+    assert _fmt(-0.6, "{:.0f}") == "−1"
+    assert _fmt(-0.004, "{:.2f}%") == "0.00%"

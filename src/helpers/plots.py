@@ -313,6 +313,8 @@ def _fmt(value: float, fmt: str = "{:.1f}") -> str:
     """Format with a real minus sign; non-finite values read 'NE' (not estimable)."""
     if value is None or not np.isfinite(value):
         return "NE"
+    if fmt.format(abs(value)) == fmt.format(0.0):
+        value = 0.0  # -0.3 with "{:.0f}" would read "−0": no sign on what rounds to zero
     return fmt.format(value).replace("-", "−")
 
 
