@@ -1,0 +1,80 @@
+"""reports/index.html: notebook links, results summaries, figure gallery, provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import report
+from helpers.pipeline import NotebookRun, PipelineResult
+
+
+@pytest.fixture
+def toy_outputs(tmp_path: Path) -> Path:
+    raw = tmp_path / "data" / "raw" / "her2_ctc_tdm1"
+    raw.mkdir(parents=True)
+    (raw / "patients.csv").write_text("subject_id\nHC-001-0001\n")
+    (tmp_path / "data" / "raw" / "manifest.json").write_text('{"synthetic": true, "seed": 7}')
+    fig_dir = tmp_path / "figures" / "02_tdm1_response"
+    fig_dir.mkdir(parents=True)
+    (fig_dir / "km_pfs_treated.png").write_bytes(b"png")
+    (fig_dir / "km_pfs_treated.json").write_text('{"caption": "KM of PFS <treated>"}')
+    tables = tmp_path / "reports" / "tables" / "02_tdm1_response"
+    tables.mkdir(parents=True)
+    pd.DataFrame({"parameter": ["ORR"], "estimate": [0.3]}).to_csv(
+        tables / "results_summary.csv", index=False
+    )
+    return tmp_path
+
+
+def _params() -> dict:
+    return {
+        "shared": {
+            "raw_dir": "data/raw",
+            "figures_dir": "figures",
+            "tables_dir": "reports/tables",
+        },
+        "notebooks": {},
+    }
+
+
+def _index(root: Path, runs: dict[str, NotebookRun]) -> str:
+    result = PipelineResult(runs=runs, seconds=12.3)
+    return report.build_index(root, _params(), result, dt.datetime(2026, 11, 21, 10, 0))
+
+
+def test_index_links_reports_shows_summary_gallery_and_escapes_captions(toy_outputs):
+    page = _index(toy_outputs, {"02_tdm1_response": NotebookRun("02_tdm1_response", "ok", 4.2)})
+    assert 'href="02_tdm1_response.html"' in page
+    assert "Results summary" in page
+    assert "ORR" in page
+    assert "../figures/02_tdm1_response/km_pfs_treated.png" in page
+    assert "KM of PFS &lt;treated&gt;" in page  # captions are escaped, not injected
+
+
+def test_index_provenance_lists_input_sha256_and_synthetic_banner(toy_outputs):
+    page = _index(toy_outputs, {})
+    expected = hashlib.sha256(b"subject_id\nHC-001-0001\n").hexdigest()
+    assert expected in page
+    assert "SYNTHETIC demo cohort (seed 7" in page
+    assert page.count("SYNTHETIC DATA: simulated demo cohort") == 1
+    assert "Package versions" in page
+    assert "lifelines" in page
+
+
+def test_index_shows_failed_notebook_with_its_error(toy_outputs):
+    failed = NotebookRun("03_nk_function_changes", "failed", 1.0, "cell 5: KeyError: 'GZMB'")
+    page = _index(toy_outputs, {"03_nk_function_changes": failed})
+    assert 'class="failed"' in page
+    assert "cell 5: KeyError: &#x27;GZMB&#x27;" in page
+
+
+def test_real_data_has_no_synthetic_banner(toy_outputs):
+    (toy_outputs / "data" / "raw" / "manifest.json").unlink()
+    page = _index(toy_outputs, {})
+    assert "SYNTHETIC DATA" not in page
+    assert "real trial export" in page
