@@ -17,9 +17,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from helpers import config, io
+from helpers.results import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:
     from helpers.pipeline import PipelineResult
@@ -58,6 +60,8 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left} th{background:#f3f3
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:18px}
 figure{margin:0;border:1px solid #ddd;padding:8px;background:#fff}
 figure img{width:100%} figcaption{font-size:13px;color:#333;margin-top:6px}
+th.outcome{background:#e8eef6;text-align:left;font-weight:bold}
+table.summary td:nth-child(2),table.summary td:nth-child(3){white-space:nowrap}
 .ok{color:#1a7f37;font-weight:bold} .failed,.skipped{color:#b2182b;font-weight:bold}
 code,pre{font-size:12px;background:#f6f6f6} pre{padding:8px;overflow-x:auto}
 """
@@ -158,6 +162,37 @@ def _relpath(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
+def _sig(value: float) -> str:
+    if pd.isna(value):
+        return "NE"
+    if np.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:.3g}".replace("-", "−")
+
+
+def summary_html(table: pd.DataFrame) -> str:
+    """Results summary as HTML: rows grouped under their registry outcome, one CI column."""
+    head = (
+        "<tr><th>parameter</th><th>n / N</th><th>estimate (CI)</th><th>method</th>"
+        "<th>p</th><th>p (adjusted)</th></tr>"
+    )
+    rows = [head]
+    table = table.reindex(columns=SUMMARY_COLUMNS).fillna({"outcome": "Results"})
+    for outcome, group in table.groupby("outcome", sort=False):
+        rows.append(f'<tr><th colspan="6" class="outcome">{html.escape(str(outcome))}</th></tr>')
+        for r in group.itertuples(index=False):
+            n = "" if pd.isna(r.n) else f"{int(r.n)} / "
+            big_n = "" if pd.isna(r.N) else str(int(r.N))
+            level = "" if pd.isna(r.ci_level) else f"{r.ci_level:.0%} CI "
+            ci = f"{_sig(r.estimate)} ({level}{_sig(r.ci_lower)} to {_sig(r.ci_upper)})"
+            p_vals = [("" if pd.isna(v) else f"{v:.2g}") for v in (r.p_value, r.p_adj)]
+            rows.append(
+                f"<tr><td>{html.escape(str(r.parameter))}</td><td>{n}{big_n}</td><td>{ci}</td>"
+                f"<td>{html.escape(str(r.method))}</td><td>{p_vals[0]}</td><td>{p_vals[1]}</td></tr>"
+            )
+    return f'<table class="summary">{"".join(rows)}</table>'
+
+
 def _notebook_section(
     name: str, run: Any, reports: Path, figures_dir: Path, tables_dir: Path
 ) -> str:
@@ -174,10 +209,7 @@ def _notebook_section(
     summary = tables_dir / name / "results_summary.csv"
     if summary.is_file():
         table = pd.read_csv(summary)
-        parts.append(
-            "<h3>Results summary</h3>"
-            + table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3g}")
-        )
+        parts.append(f"<h3>Results summary ({len(table)} estimates)</h3>{summary_html(table)}")
     figures = collect_figures(figures_dir, name)
     if figures:
         cards = "".join(
