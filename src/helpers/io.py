@@ -155,7 +155,7 @@ def save_figure(
         # Fixed metadata keeps SVG/PNG bytes stable between runs.
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
         with mpl.rc_context({"svg.hashsalt": "helpers"}):  # stable SVG element ids
-            fig.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", metadata=meta)
+            fig.savefig(path, dpi=FIGURE_DPI, metadata=meta)
         paths.append(path)
     write_json({"caption": caption, "synthetic": synthetic, "name": name}, out_dir / f"{name}.json")
     return paths
