@@ -145,7 +145,7 @@ def _check_lesion_identity(data: pd.DataFrame, baseline: pd.DataFrame) -> None:
         )
 
 
-def _reappeared(diameters: pd.Series, is_node: pd.Series) -> bool:
+def _reappeared(diameters: np.ndarray, is_node: np.ndarray) -> bool:
     # A node has only reappeared once pathological again (>= 10 mm short axis).
     nodes = diameters[is_node]
     others = diameters[~is_node]
@@ -153,26 +153,28 @@ def _reappeared(diameters: pd.Series, is_node: pd.Series) -> bool:
 
 
 def _target_response(
-    diameters: pd.Series,
-    is_node: pd.Series,
+    diameters: np.ndarray,
+    is_node: np.ndarray,
     baseline_sum: float,
     nadir: float,
     after_cr: bool,
 ) -> tuple[str, float]:
     """Target-lesion response (RECIST 1.1 §4.3.1) and the sum (NaN unless fully measured).
 
-    ``diameters`` and ``is_node`` are indexed by baseline target lesion id; a missing diameter
-    (NaN) means the lesion was not evaluated at this visit. ``after_cr``: the previous time
+    ``diameters`` and ``is_node`` are aligned on the baseline target lesions (numpy arrays:
+    this runs once per patient-visit); a missing diameter (NaN) means the lesion was not
+    evaluated at this visit. ``after_cr``: the previous time
     point was an overall CR, so any reappearing lesion is PD (EORTC RECIST 1.1 FAQ).
     """
-    measured = diameters.dropna()
+    is_measured = ~np.isnan(diameters)
+    measured = diameters[is_measured]
     partial_sum = float(measured.sum())
     increase = partial_sum - nadir
     # Missing lesions can only add to the sum, so PD shown by the measured ones stands.
     is_pd = (
         increase >= _PD_INCREASE * nadir - _TOL_MM and increase >= _PD_ABSOLUTE_MM - _TOL_MM
-    ) or (after_cr and _reappeared(measured, is_node[measured.index]))
-    if len(measured) < len(diameters):
+    ) or (after_cr and _reappeared(measured, is_node[is_measured]))
+    if not is_measured.all():
         return ("PD" if is_pd else "NE"), math.nan
     nodes_normal = bool((diameters[is_node] < _NODE_NORMAL_MM).all())
     others_gone = bool((diameters[~is_node] <= _TOL_MM).all())
@@ -186,8 +188,8 @@ def _target_response(
     return "SD", partial_sum
 
 
-def _non_target_response(statuses: pd.Series, is_node: pd.Series, after_cr: bool) -> str:
-    """Non-target response (RECIST 1.1 §4.3.2); ``statuses`` indexed by baseline lesion id.
+def _non_target_response(statuses: np.ndarray, is_node: np.ndarray, after_cr: bool) -> str:
+    """Non-target response (RECIST 1.1 §4.3.2); arrays aligned on the baseline lesions.
 
     ``absent`` for a lymph node means it has returned to normal size (< 10 mm short axis).
     A baseline non-target lesion without a row at this visit counts as not evaluated. After an
@@ -198,7 +200,7 @@ def _non_target_response(statuses: pd.Series, is_node: pd.Series, after_cr: bool
         return "PD"
     if after_cr and (statuses[~is_node] == "present").any():
         return "PD"
-    if statuses.isna().any() or (statuses == "not_evaluable").any():
+    if pd.isna(statuses).any() or (statuses == "not_evaluable").any():
         return "NE"
     if (statuses == "absent").all():
         return "CR"
@@ -222,9 +224,9 @@ def _overall_response(target: str, non_target: str, new_lesion: bool) -> str:
 @dataclass(frozen=True)
 class _Baseline:
     target_ids: pd.Index
-    is_node: pd.Series
+    is_node: np.ndarray
     non_target_ids: pd.Index
-    non_target_is_node: pd.Series
+    non_target_is_node: np.ndarray
     target_sum: float
 
 
@@ -233,9 +235,9 @@ def _subject_baseline(baseline: pd.DataFrame) -> _Baseline:
     non_targets = baseline[baseline["lesion_category"] == "non_target"].set_index("lesion_id")
     return _Baseline(
         target_ids=targets.index,
-        is_node=targets["lymph_node"].eq("Y"),
+        is_node=targets["lymph_node"].eq("Y").to_numpy(),
         non_target_ids=non_targets.index,
-        non_target_is_node=non_targets["lymph_node"].eq("Y"),
+        non_target_is_node=non_targets["lymph_node"].eq("Y").to_numpy(),
         target_sum=float(targets["diameter_mm"].sum()) if len(targets) else math.nan,
     )
 
@@ -248,18 +250,19 @@ def _subject_timepoints(subject: pd.DataFrame, base: _Baseline) -> list[dict]:
     nadir = base.target_sum
     after_cr = False
     rows = []
+    by_visit = dict(tuple(post.groupby("visit", sort=False)))
     for visit, date in visit_dates.items():
-        rows_v = post[post["visit"] == visit].set_index("lesion_id")
+        rows_v = by_visit[visit].set_index("lesion_id")
         target_sum = math.nan
         if has_targets:
-            diam = rows_v["diameter_mm"].reindex(base.target_ids)
+            diam = rows_v["diameter_mm"].reindex(base.target_ids).to_numpy(dtype=float)
             target, target_sum = _target_response(
                 diam, base.is_node, base.target_sum, nadir, after_cr
             )
         else:
             target = "NOT_APPLICABLE"
         if len(base.non_target_ids):
-            statuses = rows_v["non_target_status"].reindex(base.non_target_ids)
+            statuses = rows_v["non_target_status"].reindex(base.non_target_ids).to_numpy(object)
             non_target = _non_target_response(statuses, base.non_target_is_node, after_cr)
         else:
             non_target = "NOT_APPLICABLE"
@@ -346,10 +349,10 @@ def derive_timepoint_response(lesions: pd.DataFrame) -> pd.DataFrame:
     data = _prepare_lesions(lesions)
     baseline = _check_baseline(data)
     _check_lesion_identity(data, baseline)
+    baselines = dict(tuple(baseline.groupby("subject_id", sort=False)))
     rows: list[dict] = []
     for subject_id, subject in data.groupby("subject_id", sort=True):
-        base = _subject_baseline(baseline[baseline["subject_id"] == subject_id])
-        rows.extend(_subject_timepoints(subject, base))
+        rows.extend(_subject_timepoints(subject, _subject_baseline(baselines[subject_id])))
     out = pd.DataFrame(rows, columns=_TIMEPOINT_COLUMNS)
     out["assessment_date"] = pd.to_datetime(out["assessment_date"])
     float_cols = _TIMEPOINT_COLUMNS[3:8]
