@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from helpers import rates, simon, stats, survival
+from helpers.results import TESTED_ESTIMATE_COLUMNS
 from helpers.survival import DAYS_PER_MONTH
 
 __all__ = [
@@ -85,18 +86,7 @@ RESPONSE_ORDER = ("Non-responder", "Responder (CR/PR)")
 
 _RESPONSE = ("CR", "PR")
 _DISEASE_CONTROL = ("CR", "PR", "SD", "NON_CR_NON_PD")
-_ESTIMATE_COLUMNS = [
-    "parameter",
-    "n",
-    "N",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-    "ci_level",
-    "method",
-    "p_value",
-    "note",
-]
+_ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------

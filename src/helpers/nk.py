@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import efficacy, flow, rates, safety, stats, survival
+from helpers.results import TESTED_ESTIMATE_COLUMNS
 
 __all__ = [
     "EARLY_MARKERS",
@@ -116,18 +117,7 @@ _VISITS = tuple(flow.VISIT_NUMBERS)
 _REFERENCE = "BASELINE"
 _SCALE_RATIO = "ratio to baseline (log scale)"
 _SCALE_DIFF = "difference (percentage points)"
-_ESTIMATE_COLUMNS = [
-    "parameter",
-    "n",
-    "N",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-    "ci_level",
-    "method",
-    "p_value",
-    "note",
-]
+_ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 
 STATUS_MEASURED = "measured (≥ LLOQ)"
 STATUS_BELOW_LLOQ = "measured, below LLOQ (LLOQ/2 imputed)"

@@ -23,6 +23,8 @@ import numbers
 import pandas as pd
 from scipy import stats
 
+from helpers.results import ESTIMATE_COLUMNS
+
 __all__ = [
     "BOR_CATEGORIES",
     "compute_binomial_ci",
@@ -46,16 +48,7 @@ _BOR_LABELS = {
 
 _METHOD_NAMES = {"clopper-pearson": "Clopper–Pearson exact", "wilson": "Wilson score"}
 
-_ESTIMATE_COLUMNS = [
-    "parameter",
-    "n",
-    "N",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-    "ci_level",
-    "method",
-]
+_ESTIMATE_COLUMNS = list(ESTIMATE_COLUMNS)
 
 
 def _check_count(value: object, name: str) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+#: The estimate-table contract (docs/architecture.md): columns every estimate carries.
 ESTIMATE_COLUMNS = (
     "parameter",
     "n",
@@ -21,10 +22,10 @@ ESTIMATE_COLUMNS = (
     "ci_upper",
     "ci_level",
     "method",
-    "p_value",
-    "p_adj",
 )
-SUMMARY_COLUMNS = ("outcome", *ESTIMATE_COLUMNS)
+#: The same plus a test's p-value and a free-text note, for helpers that test or qualify.
+TESTED_ESTIMATE_COLUMNS = (*ESTIMATE_COLUMNS, "p_value", "note")
+SUMMARY_COLUMNS = ("outcome", *ESTIMATE_COLUMNS, "p_value", "p_adj")
 
 
 def summarise_results(tables: Mapping[str, pd.DataFrame | list[pd.DataFrame]]) -> pd.DataFrame:
@@ -54,7 +55,7 @@ def summarise_results(tables: Mapping[str, pd.DataFrame | list[pd.DataFrame]]) -
                     f"Table for {outcome!r} lacks estimate-table columns {sorted(missing)}; "
                     "pass the output of a helpers compute_/summarise_ function."
                 )
-            frame = part.reindex(columns=ESTIMATE_COLUMNS).copy()
+            frame = part.reindex(columns=list(SUMMARY_COLUMNS[1:])).copy()
             frame.insert(0, "outcome", outcome)
             frames.append(frame)
     # Built from records: concatenating frames whose optional columns are all NA is deprecated

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import ctc, rates, stats
+from helpers.results import TESTED_ESTIMATE_COLUMNS
 
 __all__ = [
     "CELL_COUNT_GROUPS",
@@ -83,18 +84,7 @@ ISH_GROUP_DEFINITIONS: dict[int, tuple[str, str]] = {
 METHOD_CP = "Clopper–Pearson exact"
 _NOT_ESTIMABLE = "not estimable"
 _CLUSTER_NOTE = "CTCs treated as independent (clustered within patients): CI may be too narrow"
-_ESTIMATE_COLUMNS = [
-    "parameter",
-    "n",
-    "N",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-    "ci_level",
-    "method",
-    "p_value",
-    "note",
-]
+_ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 _ADCTC_COLUMNS = ("USUBJID", "CTCCNT", "CTCPOS1", "FISHSTAT", "FISHFRSN", "NCELLEVL", "HER2AMPFL")
 _ADCELL_COLUMNS = ("USUBJID", "CELLID", "READER", "HER2SIG", "CEP17SIG", "EVALFL", "AMPFL")
 

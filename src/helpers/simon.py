@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from helpers.rates import compute_binomial_ci
+from helpers.results import ESTIMATE_COLUMNS
 
 __all__ = [
     "SimonDecision",
@@ -55,17 +56,7 @@ _EN_TIE = 1e-9
 # Largest total sample size the design search will ever consider.
 _N_HARD_CAP = 1000
 
-_ESTIMATE_COLUMNS = [
-    "parameter",
-    "n",
-    "N",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-    "ci_level",
-    "method",
-    "p_value",
-]
+_ESTIMATE_COLUMNS = [*ESTIMATE_COLUMNS, "p_value"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from helpers.rates import compute_binomial_ci
+from helpers.results import TESTED_ESTIMATE_COLUMNS
 
 __all__ = [
     "BlandAltmanResult",
@@ -50,18 +51,7 @@ __all__ = [
     "compute_spearman_bootstrap",
 ]
 
-ESTIMATE_COLUMNS = [
-    "parameter",
-    "n",
-    "N",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-    "ci_level",
-    "method",
-    "p_value",
-    "note",
-]
+ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 
 # Above these sizes the exact rank distributions are replaced by their normal approximation when
 # choosing the order statistics of a Hodges–Lehmann CI (exact enumeration becomes slow).
