@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers.checks import validate_frame, validate_unique
+
 __all__ = [
     "ADCELL_COLUMNS",
     "ADCTC_COLUMNS",
@@ -129,25 +131,6 @@ class ReaderPairs:
 # --------------------------------------------------------------------------------------------
 
 
-def _require_frame(df: object, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks required column(s) {missing}; see docs/data_dictionary.md "
-            f"(present: {list(df.columns)})"
-        )
-    return df
-
-
-def _require_unique(df: pd.DataFrame, key: list[str], name: str) -> None:
-    dup = df.duplicated(subset=key, keep=False)
-    if dup.any():
-        examples = df.loc[dup, key].drop_duplicates().head(5).to_dict("records")
-        raise ValueError(f"{name} has duplicated key {key}, e.g. {examples}; keep one row per key")
-
-
 def _require_codes(values: pd.Series, allowed: tuple[str, ...], name: str) -> None:
     bad = sorted(set(values.dropna().astype(str)) - set(allowed))
     if bad or values.isna().any():
@@ -217,8 +200,8 @@ def _evaluability(
 def _merge_if(cells: pd.DataFrame, if_: pd.DataFrame | None) -> pd.DataFrame:
     if if_ is None:
         return cells.assign(IFSCORE=None, IFINT=np.nan)
-    _require_frame(if_, "if_", _IF_COLUMNS)
-    _require_unique(if_, ["subject_id", "cell_id"], "ctc_if")
+    validate_frame(if_, "if_", _IF_COLUMNS)
+    validate_unique(if_, ["subject_id", "cell_id"], "ctc_if")
     immuno = pd.DataFrame(
         {
             "USUBJID": if_["subject_id"].astype(str),
@@ -271,10 +254,10 @@ def derive_cell_calls(
     ----------
     Wolff AC et al. J Clin Oncol 2018;36:2105-2122 (ASCO/CAP 2018 HER2 testing update).
     """
-    _require_frame(fish, "fish", _FISH_COLUMNS)
+    validate_frame(fish, "fish", _FISH_COLUMNS)
     threshold = _check_threshold(ratio_threshold)
     min_signals = _check_min_signals(min_her2_signals)
-    _require_unique(fish, ["subject_id", "cell_id", "reader_id"], "ctc_fish")
+    validate_unique(fish, ["subject_id", "cell_id", "reader_id"], "ctc_fish")
 
     her2 = _signal_counts(fish["her2_signals"], "her2_signals")
     cep17 = _signal_counts(fish["cep17_signals"], "cep17_signals")
@@ -393,11 +376,11 @@ def derive_patient_ctc_summary(
     ----------
     Wolff AC et al. J Clin Oncol 2018;36:2105-2122.
     """
-    _require_frame(screening, "screening", _SCREENING_COLUMNS)
-    _require_frame(cells, "cells", _CELL_COLUMNS)
+    validate_frame(screening, "screening", _SCREENING_COLUMNS)
+    validate_frame(cells, "cells", _CELL_COLUMNS)
     if not isinstance(reader, str) or not reader:
         raise TypeError(f"reader must be a reader id such as 'R1', got {reader!r}")
-    _require_unique(screening, ["subject_id"], "ctc_screening")
+    validate_unique(screening, ["subject_id"], "ctc_screening")
     unknown = sorted(set(cells["USUBJID"]) - set(screening["subject_id"].astype(str)))
     if unknown:
         raise ValueError(
@@ -448,7 +431,7 @@ def derive_reader_pairs(
         ``pairs``: USUBJID, CELLID, RATIO_R1, RATIO_R2, AMPFL_R1, AMPFL_R2 (both evaluable);
         ``dropped``: USUBJID, CELLID, EVALFL_R1, EVALFL_R2, REASON.
     """
-    _require_frame(cells, "cells", _CELL_COLUMNS)
+    validate_frame(cells, "cells", _CELL_COLUMNS)
     if reader_a == reader_b:
         raise ValueError(f"reader_a and reader_b must differ, both are {reader_a!r}")
     cols = ["USUBJID", "CELLID", "RATIO", "AMPFL", "EVALFL"]
@@ -481,8 +464,8 @@ def _pair_reason(eval_a: str, eval_b: str, reader_a: str, reader_b: str) -> str:
 def _treatment_table(treated: pd.DataFrame | pd.Series) -> pd.DataFrame:
     if isinstance(treated, pd.Series):
         treated = pd.DataFrame({"USUBJID": treated.index.astype(str), "TRTFL": treated.to_numpy()})
-    _require_frame(treated, "treated", ("USUBJID", "TRTFL"))
-    _require_unique(treated, ["USUBJID"], "treated")
+    validate_frame(treated, "treated", ("USUBJID", "TRTFL"))
+    validate_unique(treated, ["USUBJID"], "treated")
     flag = treated["TRTFL"].map({True: "Y", False: "N", "Y": "Y", "N": "N"})
     if flag.isna().any():
         bad = sorted(set(treated.loc[flag.isna(), "TRTFL"].astype(str)))
@@ -552,8 +535,8 @@ def derive_screening_flow(adctc: pd.DataFrame, treated: pd.DataFrame | pd.Series
     ----------
     Schulz KF, Altman DG, Moher D. CONSORT 2010 statement. BMJ 2010;340:c332.
     """
-    _require_frame(adctc, "adctc", _ADCTC_FLOW_COLUMNS)
-    _require_unique(adctc, ["USUBJID"], "adctc")
+    validate_frame(adctc, "adctc", _ADCTC_FLOW_COLUMNS)
+    validate_unique(adctc, ["USUBJID"], "adctc")
     trt = _treatment_table(treated)
     df = adctc.set_index(adctc["USUBJID"].astype(str))
 

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from helpers import rates, simon, stats, survival
+from helpers.checks import validate_ci_level
 from helpers.results import TESTED_ESTIMATE_COLUMNS
 from helpers.survival import DAYS_PER_MONTH
 
@@ -120,14 +121,6 @@ def _population(adsl: pd.DataFrame, population_flag: str) -> pd.DataFrame:
             f"no patient with {population_flag} = 'Y' in adsl: the analysis population is empty"
         )
     return pop
-
-
-def _check_ci_level(ci_level: object) -> float:
-    if isinstance(ci_level, bool) or not isinstance(ci_level, numbers.Real):
-        raise TypeError(f"ci_level must be a number such as 0.95, got {ci_level!r}")
-    if not 0 < float(ci_level) < 1:
-        raise ValueError(f"ci_level must be strictly between 0 and 1 (e.g. 0.95), got {ci_level}")
-    return float(ci_level)
 
 
 def _months(start: pd.Series, end: pd.Series) -> pd.Series:
@@ -408,7 +401,7 @@ def summarise_eot_reasons(
     ----------
     Clopper CJ, Pearson ES. Biometrika 1934;26:404-413.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     pop = _population(adsl, population_flag)
     _require(adsl, "adsl", ["EOTSTT"])
     reasons = pop["EOTSTT"].fillna("not recorded").astype(str)
@@ -642,7 +635,7 @@ def compute_response_association(
         Estimate table, one row per variable: ``variable, parameter, n (responders), N, estimate,
         ci_lower, ci_upper, ci_level, method, p_value, note``.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     _require(data, "data", [response_col, *variables])
     if not data[response_col].isin(["Y", "N"]).all():
         raise ValueError(f"{response_col} must be 'Y' or 'N' on every row")
@@ -711,7 +704,7 @@ def compute_pfs_association(
     ----------
     Cox DR. J R Stat Soc B 1972;34:187-220.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     _require(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
     _require(data, "data", ["USUBJID", *covariates])
     if data["USUBJID"].duplicated().any():
@@ -1093,7 +1086,7 @@ def compute_simon_inference(
     """
     if not isinstance(counts, SimonCounts):
         raise TypeError("counts must be a SimonCounts (see derive_simon_counts)")
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     x1, m1 = counts.responses_stage1, counts.n_stage1
     x, m = counts.responses_total, counts.n_total
     stopped = x1 <= design.r1
@@ -1215,7 +1208,7 @@ def compute_ctc_conversion(
         is NaN with a note.
     """
     _require(conversion, "conversion", ["CONVFL", "RISEFL"])
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     rows = []
     for col, text in (
         ("CONVFL", f"CTC conversion ≥{threshold:g} → <{threshold:g} per 7.5 mL at {visit}"),

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers.checks import validate_frame, validate_unique
+
 __all__ = [
     "ADBM_FLOW_COLUMNS",
     "NK_GATE_PREFIX",
@@ -151,25 +153,6 @@ class FlowResult:
     unmapped: pd.DataFrame
 
 
-def _require_frame(df: object, name: str, columns) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks required column(s) {missing}; see docs/data_dictionary.md "
-            f"(present: {list(df.columns)})"
-        )
-    return df
-
-
-def _require_unique(df: pd.DataFrame, key: list[str], name: str) -> None:
-    dup = df.duplicated(subset=key, keep=False)
-    if dup.any():
-        examples = df.loc[dup, key].drop_duplicates().head(3).to_dict("records")
-        raise ValueError(f"{name} has duplicated key {key}, e.g. {examples}; keep one row per key")
-
-
 def _normalise_keys(frame: pd.DataFrame) -> pd.DataFrame:
     """Matching keys as trimmed strings; an empty marker is "" whether NaN or blank."""
     marker = frame["marker"] if "marker" in frame.columns else pd.Series("", index=frame.index)
@@ -185,11 +168,11 @@ def _normalise_keys(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_catalogue(catalogue: pd.DataFrame) -> pd.DataFrame:
-    _require_frame(catalogue, "catalogue", _CATALOGUE_COLUMNS)
-    _require_unique(catalogue, ["PARAMCD"], "catalogue")
+    validate_frame(catalogue, "catalogue", _CATALOGUE_COLUMNS)
+    validate_unique(catalogue, ["PARAMCD"], "catalogue")
     cat = catalogue.copy()
     cat[_CATALOGUE_KEY] = _normalise_keys(cat)
-    _require_unique(cat, _CATALOGUE_KEY, "catalogue")
+    validate_unique(cat, _CATALOGUE_KEY, "catalogue")
     return cat
 
 
@@ -246,11 +229,11 @@ def derive_flow_markers(nk_flow: pd.DataFrame, catalogue: pd.DataFrame = NK_MARK
     Alter G et al. J Immunol Methods 2004;294:15-22.
     CDISC ADaM Implementation Guide v1.3.
     """
-    _require_frame(nk_flow, "nk_flow", (*_RAW_COLUMNS, "value"))
+    validate_frame(nk_flow, "nk_flow", (*_RAW_COLUMNS, "value"))
     cat = _check_catalogue(catalogue)
     keys = _normalise_keys(nk_flow)
     raw_key = pd.concat([nk_flow[["subject_id", "visit"]].astype(str), keys], axis=1)
-    _require_unique(raw_key, list(raw_key.columns), "nk_flow")
+    validate_unique(raw_key, list(raw_key.columns), "nk_flow")
 
     # a left merge on unique catalogue keys keeps the export's row order and row count
     matched = keys.reset_index(drop=True).merge(cat, on=_CATALOGUE_KEY, how="left")
@@ -319,10 +302,10 @@ def derive_biomarker_change(
         by = ["USUBJID", "PARAMCD"] + (["STIM"] if "STIM" in getattr(df, "columns", []) else [])
     if not isinstance(by, list) or not by:
         raise TypeError(f"by must be a non-empty list of column names, got {by!r}")
-    _require_frame(df, "df", ("AVISIT", "AVAL", *by))
+    validate_frame(df, "df", ("AVISIT", "AVAL", *by))
     is_base = df["AVISIT"].astype(str).eq(baseline_visit).to_numpy()
     baseline = df.loc[is_base, [*by, "AVAL"]]
-    _require_unique(baseline, by, f"baseline records (AVISIT == {baseline_visit!r})")
+    validate_unique(baseline, by, f"baseline records (AVISIT == {baseline_visit!r})")
 
     # merge on a positional key so the caller's index and row order survive
     left = df[by].reset_index(drop=True)

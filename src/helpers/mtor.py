@@ -53,6 +53,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from helpers import efficacy, flow, nk, plots, rates, results, stats, survival
+from helpers.checks import validate_ci_level
 
 __all__ = [
     "CORRELATION_MARKERS",
@@ -117,14 +118,6 @@ def _positive(value: object, name: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return float(value)
-
-
-def _check_ci_level(ci_level: object) -> float:
-    if isinstance(ci_level, bool) or not isinstance(ci_level, numbers.Real):
-        raise TypeError(f"ci_level must be a number such as 0.95, got {ci_level!r}")
-    if not 0 < ci_level < 1:
-        raise ValueError(f"ci_level must lie strictly between 0 and 1, got {ci_level}")
-    return float(ci_level)
 
 
 def _visit_rows(inhib: pd.DataFrame, visit: str) -> pd.DataFrame:
@@ -520,7 +513,7 @@ def compute_inhibition_gmr(
         One estimate-table row (``n`` = patients whose value was floored or excluded, ``N`` =
         complete pairs, ``p_value`` of the paired t-test, ``note``); N = 0 gives a NaN row.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     if floor is not None:
         floor = _positive(floor, "floor")
     rows = _visit_rows(inhib, visit)
@@ -569,7 +562,7 @@ def compute_inhibition_median(
         One estimate-table row (``n`` = non-zero values, ``N`` = patients with a computed
         inhibition, ``p_value``, ``note``); N = 0 gives a NaN row.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     values = _visit_rows(inhib, visit)["INHIB_PCT"].dropna().to_numpy(float)
     label = f"{_INHIB_LABEL} at {visit} vs baseline (%), Hodges–Lehmann median"
     if values.size == 0:
@@ -591,7 +584,7 @@ def compute_inhibition_proportion(
     pandas.DataFrame
         One estimate-table row (estimate and limits are proportions 0–1); N = 0 gives a NaN row.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     threshold_pct = _positive(threshold_pct, "threshold_pct")
     values = _visit_rows(inhib, visit)["INHIB_PCT"].dropna()
     label = f"Patients with ≥ {threshold_pct:g} % rpS6 phosphorylation inhibition at {visit}"

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import efficacy, flow, rates, safety, stats, survival
+from helpers.checks import validate_ci_level
 from helpers.results import TESTED_ESTIMATE_COLUMNS
 
 __all__ = [
@@ -152,14 +153,6 @@ def _require(df: object, columns: Sequence[str], name: str) -> pd.DataFrame:
     return df
 
 
-def _check_ci_level(ci_level: float) -> float:
-    if isinstance(ci_level, bool) or not isinstance(ci_level, int | float):
-        raise TypeError(f"ci_level must be a number such as 0.95, got {ci_level!r}")
-    if not 0 < ci_level < 1:
-        raise ValueError(f"ci_level must be strictly between 0 and 1 (e.g. 0.95), got {ci_level}")
-    return float(ci_level)
-
-
 def _param_rows(adbm: pd.DataFrame, paramcd: str) -> pd.DataFrame:
     _require(adbm, ["USUBJID", "PARAMCD", "AVISIT", "AVAL"], "adbm")
     rows = adbm[adbm["PARAMCD"] == paramcd]
@@ -237,7 +230,7 @@ def compute_gzmb_change(
         ci_upper, ci_level, method, p_value, note``; per visit the GMR row, the Hodges–Lehmann
         row, then the mixed-model rows. All estimates are ratios follow-up/baseline.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     if primary_visit not in visits:
         raise ValueError(f"primary_visit {primary_visit!r} must be one of visits {list(visits)}")
     rows = _param_rows(adbm, paramcd)
@@ -464,7 +457,7 @@ def compute_nk_changes(
         estimate-table columns + ``p_adj``, ``baseline_median``, ``relative_change_pct``; rows in
         marker order, then visit.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     _require(adbm, ["USUBJID", "PARAMCD", "AVISIT", "AVAL"], "adbm")
     if markers is None:
         present = set(adbm["PARAMCD"].dropna())
@@ -722,7 +715,7 @@ def compute_early_response_association(
     pandas.DataFrame
         ``PARAMCD, analysis ("Mann–Whitney" / "Fisher")`` + estimate-table columns + ``note``.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     data = early.data
     variables = {
         f"{m}_CHG": f"{_short(m)} {early.visit} change ({early.unit(m)})" for m in early.markers
@@ -814,7 +807,7 @@ def compute_early_pfs_association(
         ``PARAMCD``, ``label`` (short, for forest plots) + estimate-table columns (``n`` events,
         ``N`` patients) + ``ph_test_p``, ``note``.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     months = f"{landmark.landmark_months:g}"
     covariates = {
         f"{m}_DEC": f"per {early.decrease(m)} of {_short(m)} at {early.visit}, from the "
@@ -912,7 +905,7 @@ def summarise_intercurrent_events(
         Estimate table, one row per category: ``parameter, n, N, estimate (proportion),
         ci_lower, ci_upper, ci_level, method``.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     _require(adae, ["USUBJID", "AEREL"], "adae")
     rows = []
     for label, related, subset, min_grade in _INTERCURRENT:

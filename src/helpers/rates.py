@@ -23,6 +23,7 @@ import numbers
 import pandas as pd
 from scipy import stats
 
+from helpers.checks import validate_ci_level
 from helpers.results import ESTIMATE_COLUMNS
 
 __all__ = [
@@ -58,14 +59,6 @@ def _check_count(value: object, name: str) -> int:
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return int(value)
-
-
-def _check_ci_level(ci_level: float) -> float:
-    if isinstance(ci_level, bool) or not isinstance(ci_level, numbers.Real):
-        raise TypeError(f"ci_level must be a number such as 0.95, got {ci_level!r}")
-    if not 0.0 < float(ci_level) < 1.0:
-        raise ValueError(f"ci_level must be strictly between 0 and 1 (e.g. 0.95), got {ci_level}")
-    return float(ci_level)
 
 
 def _check_method(method: str) -> str:
@@ -134,7 +127,7 @@ def compute_binomial_ci(
         )
     if n > N:
         raise ValueError(f"n ({n}) cannot exceed N ({N}): n counts patients among the N analysed")
-    alpha = 1 - _check_ci_level(ci_level)
+    alpha = 1 - validate_ci_level(ci_level)
     if _check_method(method) == "clopper-pearson":
         return _clopper_pearson(n, N, alpha)
     return _wilson(n, N, alpha)

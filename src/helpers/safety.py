@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.checks import validate_ci_level
 from helpers.rates import compute_binomial_ci
 from helpers.survival import DAYS_PER_MONTH
 
@@ -88,11 +89,6 @@ def _apply_subset(te: pd.DataFrame, subset: str | None) -> pd.DataFrame:
 def _subset_columns(subset: str | None) -> list[str]:
     flag = SUBSETS.get(subset)
     return [flag] if flag else []
-
-
-def _check_ci_level(ci_level: float) -> None:
-    if not 0 < ci_level < 1:
-        raise ValueError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level}.")
 
 
 def _proportion_row(label: str, n: int, total: int, ci_level: float) -> dict:
@@ -165,7 +161,7 @@ def summarise_ae_overview(
     ----------
     Clopper CJ, Pearson ES. Biometrika 1934;26:404–413. ICH E3 (1995) §12.2.
     """
-    _check_ci_level(ci_level)
+    validate_ci_level(ci_level)
     te, safety = _treatment_emergent(adae, adsl, ["AESER", "AEREL", "AEACN"])
     total = len(safety)
     rows = []
@@ -334,7 +330,7 @@ def _median_ci(values: Sequence[float], ci_level: float = 0.95) -> tuple[float, 
     tuple of float
         (lower, upper).
     """
-    _check_ci_level(ci_level)
+    validate_ci_level(ci_level)
     x = np.sort(np.asarray(values, dtype=float))
     x = x[~np.isnan(x)]
     n = x.size
@@ -435,7 +431,7 @@ def summarise_exposure(
         durations). ``summary``: estimate-table rows ``parameter, n, N, estimate, ci_lower,
         ci_upper, ci_level, method, min, max, percentage, note``.
     """
-    _check_ci_level(ci_level)
+    validate_ci_level(ci_level)
     if isinstance(cycle_length_days, bool) or not isinstance(cycle_length_days, int | np.integer):
         raise TypeError("cycle_length_days must be an integer number of days (e.g. 21).")
     if cycle_length_days <= 0:

@@ -34,13 +34,13 @@ Shrout PE, Fleiss JL. Psychol Bull 1979;86:420-428 (ICC). Bland JM, Altman DG. L
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from helpers import ctc, rates, stats
+from helpers.checks import validate_ci_level, validate_frame
 from helpers.results import TESTED_ESTIMATE_COLUMNS
 
 __all__ = [
@@ -92,26 +92,6 @@ _ADCELL_COLUMNS = ("USUBJID", "CELLID", "READER", "HER2SIG", "CEP17SIG", "EVALFL
 # --------------------------------------------------------------------------------------------
 # argument checks and small shared pieces
 # --------------------------------------------------------------------------------------------
-
-
-def _require_frame(df: object, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks column(s) {missing}; pass the processed dataset {name} "
-            "(docs/data_dictionary.md)"
-        )
-    return df
-
-
-def _check_ci_level(ci_level: object) -> float:
-    if isinstance(ci_level, bool) or not isinstance(ci_level, numbers.Real):
-        raise TypeError(f"ci_level must be a number such as 0.95, got {ci_level!r}")
-    if not 0 < float(ci_level) < 1:
-        raise ValueError(f"ci_level must lie strictly between 0 and 1, got {ci_level}")
-    return float(ci_level)
 
 
 def _frame(rows: list[dict], extra: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -255,8 +235,8 @@ def derive_screening_calls(
     ----------
     Wolff AC et al. J Clin Oncol 2018;36:2105-2122.
     """
-    _require_frame(adcell, "adcell", _ADCELL_COLUMNS)
-    _require_frame(adctc, "adctc", _ADCTC_COLUMNS)
+    validate_frame(adcell, "adcell", _ADCELL_COLUMNS)
+    validate_frame(adctc, "adctc", _ADCTC_COLUMNS)
     cells = ctc.derive_cell_calls(
         _raw_fish(adcell),
         _raw_if(adcell),
@@ -308,7 +288,7 @@ def summarise_calls_sentence(calls: ScreeningCalls) -> str:
 
 
 def _check_flow(flow: pd.DataFrame) -> pd.DataFrame:
-    return _require_frame(
+    return validate_frame(
         flow, "flow", ("step", "n", "excluded_n", "excluded_reasons", "from_step", "gate")
     )
 
@@ -431,8 +411,8 @@ def summarise_detection_rates(patients: pd.DataFrame, ci_level: float = 0.95) ->
     Clopper CJ, Pearson ES. Biometrika 1934;26:404-413. Cristofanilli M et al. N Engl J Med
     2004;351:781-791 (>= 5 CTC per 7.5 mL).
     """
-    _require_frame(patients, "patients", (*_ADCTC_COLUMNS, "CTCPOS5"))
-    ci_level = _check_ci_level(ci_level)
+    validate_frame(patients, "patients", (*_ADCTC_COLUMNS, "CTCPOS5"))
+    ci_level = validate_ci_level(ci_level)
     pops = _populations(patients)
     amplified = patients["HER2AMPFL"].eq("Y")
     rows = []
@@ -488,9 +468,9 @@ def summarise_detection_by_group(
     pandas.DataFrame
         Estimate table with a leading ``group`` column (levels in sorted order).
     """
-    _require_frame(patients, "patients", _ADCTC_COLUMNS)
-    _require_frame(adsl, "adsl", ("USUBJID", group_col))
-    ci_level = _check_ci_level(ci_level)
+    validate_frame(patients, "patients", _ADCTC_COLUMNS)
+    validate_frame(adsl, "adsl", ("USUBJID", group_col))
+    ci_level = validate_ci_level(ci_level)
     if population not in ("screened", "fish_evaluable"):
         raise ValueError(f"population must be 'screened' or 'fish_evaluable', got {population!r}")
     data = patients[["USUBJID", "HER2AMPFL"]].merge(
@@ -545,7 +525,7 @@ def summarise_ish_groups(cells: pd.DataFrame, reader: str = "R1") -> pd.DataFram
     ----------
     Wolff AC et al. J Clin Oncol 2018;36:2105-2122, Fig. 2.
     """
-    _require_frame(cells, "cells", (*_ADCELL_COLUMNS, "ISHGRP", "NEVALRSN"))
+    validate_frame(cells, "cells", (*_ADCELL_COLUMNS, "ISHGRP", "NEVALRSN"))
     own = cells[cells["READER"] == reader]
     if own.empty:
         raise ValueError(
@@ -601,7 +581,7 @@ def derive_heterogeneity_data(patients: pd.DataFrame) -> pd.DataFrame:
         evaluable CTCs), HETEROFL, CELLGRP (number of evaluable CTCs, ordered categorical
         "1 CTC" / "2–4 CTCs" / "≥5 CTCs": 100 % is expected more often when few CTCs were read).
     """
-    _require_frame(patients, "patients", (*_ADCTC_COLUMNS, "NAMP", "PCTAMP", "HETEROFL"))
+    validate_frame(patients, "patients", (*_ADCTC_COLUMNS, "NAMP", "PCTAMP", "HETEROFL"))
     amp = patients[patients["HER2AMPFL"].eq("Y")]
     out = amp[["USUBJID", "NCELLEVL", "NAMP", "PCTAMP", "HETEROFL"]].reset_index(drop=True)
     out["CELLGRP"] = _cell_count_group(out["NCELLEVL"])
@@ -630,8 +610,8 @@ def summarise_heterogeneity(patients: pd.DataFrame, ci_level: float = 0.95) -> p
     pandas.DataFrame
         Estimate table with a leading ``population`` column (two rows).
     """
-    _require_frame(patients, "patients", (*_ADCTC_COLUMNS, "HETEROFL"))
-    ci_level = _check_ci_level(ci_level)
+    validate_frame(patients, "patients", (*_ADCTC_COLUMNS, "HETEROFL"))
+    ci_level = validate_ci_level(ci_level)
     amp = patients["HER2AMPFL"].eq("Y")
     hetero = patients["HETEROFL"].eq("Y")
     pops = {
@@ -746,9 +726,9 @@ def compute_characteristic_associations(
     ----------
     Agresti 2013, ch. 3; Hollander, Wolfe & Chicken 2014, §4.3; Benjamini & Hochberg 1995.
     """
-    _require_frame(adsl, "adsl", ("USUBJID", "AGE", "HRSTAT", "HER2IHC", "VISCFL", "PRIORLN"))
-    _require_frame(patients, "patients", _ADCTC_COLUMNS)
-    ci_level = _check_ci_level(ci_level)
+    validate_frame(adsl, "adsl", ("USUBJID", "AGE", "HRSTAT", "HER2IHC", "VISCFL", "PRIORLN"))
+    validate_frame(patients, "patients", _ADCTC_COLUMNS)
+    ci_level = validate_ci_level(ci_level)
     evaluable = patients[patients["HER2AMPFL"].notna()]
     data = evaluable[["USUBJID", "HER2AMPFL", "CTCCNT"]].merge(
         adsl.drop(columns=["CTCCNT"], errors="ignore"), on="USUBJID", how="left"
@@ -787,7 +767,7 @@ def derive_odds_ratio_rows(associations: pd.DataFrame) -> pd.DataFrame:
         The drawable odds-ratio rows with a two-line ``label`` column ("HR status positive vs
         negative" / "(BH-adjusted p = 0.43)").
     """
-    _require_frame(associations, "associations", (*_EXTRA, "estimate", "ci_lower", "ci_upper"))
+    validate_frame(associations, "associations", (*_EXTRA, "estimate", "ci_lower", "ci_upper"))
     ors = associations[associations["effect_measure"] == "odds ratio"]
     values = ors[["estimate", "ci_lower", "ci_upper"]].to_numpy(dtype=float)
     drawable = np.isfinite(values).all(axis=1) & (values > 0).all(axis=1)
@@ -837,9 +817,9 @@ def summarise_fish_failures(
     pandas.DataFrame
         Estimate table with a leading ``reason`` column ("all reasons" or the reason code).
     """
-    _require_frame(patients, "patients", _ADCTC_COLUMNS)
-    _require_frame(cells, "cells", _ADCELL_COLUMNS)
-    ci_level = _check_ci_level(ci_level)
+    validate_frame(patients, "patients", _ADCTC_COLUMNS)
+    validate_frame(cells, "cells", _ADCELL_COLUMNS)
+    ci_level = validate_ci_level(ci_level)
     screened = len(patients)
     ctc1 = patients["CTCPOS1"].eq("Y")
     failed = patients["FISHSTAT"].eq("technical_failure")
@@ -1013,8 +993,8 @@ def compute_reader_agreement(
     Cohen J. Educ Psychol Meas 1960;20:37-46. Shrout PE, Fleiss JL. Psychol Bull 1979;86:420-428.
     Bland JM, Altman DG. Lancet 1986;1:307-310; Stat Methods Med Res 1999;8:135-160.
     """
-    _require_frame(cells, "cells", (*_ADCELL_COLUMNS, "RATIO"))
-    ci_level = _check_ci_level(ci_level)
+    validate_frame(cells, "cells", (*_ADCELL_COLUMNS, "RATIO"))
+    ci_level = validate_ci_level(ci_level)
     reader_pairs = ctc.derive_reader_pairs(cells, reader_a, reader_b)
     pairs = reader_pairs.pairs.copy()
     pairs["LOG2_R1"] = np.log2(pairs["RATIO_R1"].astype(float))
@@ -1163,12 +1143,12 @@ def compute_fish_if_agreement(
     ----------
     Clopper & Pearson 1934; Cohen 1960; DeLong ER et al. Biometrics 1988;44:837-845.
     """
-    _require_frame(cells, "cells", (*_ADCELL_COLUMNS, "IFSCORE", "IFINT"))
+    validate_frame(cells, "cells", (*_ADCELL_COLUMNS, "IFSCORE", "IFINT"))
     if positive_score not in IF_SCORES[1:]:
         raise ValueError(
             f"positive_score must be one of {list(IF_SCORES[1:])}, got {positive_score!r}"
         )
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     data = _if_cells(cells, reader, positive_score)
     if data.empty:
         raise ValueError(
@@ -1269,7 +1249,7 @@ def format_estimate_table(table: pd.DataFrame) -> pd.DataFrame:
         columns that hold at least one value.
     """
     needed = ("parameter", "N", "estimate", "ci_lower", "ci_upper", "method")
-    _require_frame(table, "table", needed)
+    validate_frame(table, "table", needed)
     texts = []
     for _, row in table.iterrows():
         pct = _is_proportion(row["method"])

@@ -27,6 +27,7 @@ from statsmodels.stats.inter_rater import cohens_kappa as _sm_cohens_kappa
 from statsmodels.stats.multitest import multipletests
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from helpers.checks import validate_ci_level
 from helpers.rates import compute_binomial_ci
 from helpers.results import TESTED_ESTIMATE_COLUMNS
 
@@ -111,14 +112,6 @@ def _table(rows: Sequence[dict], extra_columns: Sequence[str] = ()) -> pd.DataFr
     for col in ("estimate", "ci_lower", "ci_upper", "ci_level", "p_value"):
         out[col] = out[col].astype(float)
     return out
-
-
-def _check_ci_level(ci_level: float) -> float:
-    if not isinstance(ci_level, int | float) or not 0 < ci_level < 1:
-        raise ValueError(
-            f"ci_level must be a number strictly between 0 and 1 (e.g. 0.95), got {ci_level!r}"
-        )
-    return float(ci_level)
 
 
 def _as_float_array(values, name: str) -> np.ndarray:
@@ -309,7 +302,7 @@ def compute_paired_change(
     ValueError
         Empty input / no complete pair, unequal lengths, non-positive values with ``log=True``.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     x, y = _complete_pairs(before, after, "before", "after")
     if log:
         _require_positive(np.concatenate([x, y]), "before/after")
@@ -383,7 +376,7 @@ def compute_geometric_mean_ratio(
     ValueError
         Non-positive values (handle values below the LLOQ first), no complete pair.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     x, y = _complete_pairs(before, after, "before", "after")
     _require_positive(np.concatenate([x, y]), "before/after")
     d = np.log(y) - np.log(x)
@@ -477,7 +470,7 @@ def compute_mixed_model(
         Missing columns, fewer than 2 subjects, only one visit, reference visit absent, duplicate
         subject × visit rows, non-positive values with ``log=True``.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     missing = [c for c in (value_col, visit_col, subject_col) if c not in df.columns]
     if missing:
         raise ValueError(f"df lacks column(s) {missing}: pass value_col/visit_col/subject_col")
@@ -624,7 +617,7 @@ def compute_marker_changes(
     ValueError
         Missing columns, unknown markers, several rows per subject × marker × visit.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     needed = [param_col, value_col, visit_col, subject_col]
     missing = [c for c in needed if c not in long_df.columns]
     if missing:
@@ -742,7 +735,7 @@ def compute_spearman_bootstrap(
     pandas.DataFrame
         One estimate-table row (``n`` NA, ``N`` complete pairs).
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     if ci_method not in ("percentile", "BCa"):
         raise ValueError("ci_method must be 'percentile' or 'BCa'")
     if not isinstance(n_boot, int | np.integer) or n_boot < 100:
@@ -862,7 +855,7 @@ def compute_fisher_or(
         One estimate-table row: ``n`` = a (exposed with outcome), ``N`` = total, ``note`` gives
         the table.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     counts = _two_by_two(table, exposure, outcome)
     total = int(counts.sum())
     if total == 0:
@@ -933,7 +926,7 @@ def compute_mann_whitney(x, y, parameter: str, ci_level: float = 0.95) -> pd.Dat
     pandas.DataFrame
         One estimate-table row: ``n`` = size of x, ``N`` = total size.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     a = _as_float_array(x, "x")
     b = _as_float_array(y, "y")
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
@@ -1005,7 +998,7 @@ def compute_cohen_kappa(
         One estimate-table row: ``n`` = items with agreement, ``N`` = items rated by both. When
         both raters use a single category kappa is undefined (NaN with a note).
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     if weights not in (None, "linear", "quadratic"):
         raise ValueError("weights must be None, 'linear' or 'quadratic'")
     sa, sb = pd.Series(list(a), dtype=object), pd.Series(list(b), dtype=object)
@@ -1195,7 +1188,7 @@ def compute_icc(
         Unknown type, missing columns, duplicate target × rater rows, fewer than 2 complete
         targets or 2 raters.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     if icc_type not in _ICC_TYPES:
         raise ValueError(f"icc_type must be one of {_ICC_TYPES}, got {icc_type!r}")
     missing = [c for c in (targets, raters, ratings) if c not in df.columns]
@@ -1279,7 +1272,7 @@ def compute_bland_altman(
     BlandAltmanResult
         ``table`` (rows bias / lower / upper limit), ``mean`` and ``difference`` arrays.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     x, y = _complete_pairs(a, b, "a", "b")
     if x.size < 2:
         raise ValueError("Bland–Altman analysis needs at least 2 complete pairs")
@@ -1408,7 +1401,7 @@ def compute_diagnostic_accuracy(
         ``table``: estimate table with rows sensitivity, specificity, PPV, NPV (``n`` numerator,
         ``N`` denominator); ``cross_table``: see :func:`compute_cross_table`.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     cross = compute_cross_table(truth, test)
     (tp, fn), (fp, tn) = cross.to_numpy()
     rows = [
@@ -1488,7 +1481,7 @@ def compute_roc(truth, score, ci_level: float = 0.95, parameter: str = "AUC") ->
         ``N`` total). A zero DeLong variance (e.g. perfect separation) gives a degenerate CI,
         flagged in ``note``.
     """
-    ci_level = _check_ci_level(ci_level)
+    ci_level = validate_ci_level(ci_level)
     t_series = pd.Series(list(truth), dtype=object)
     s = _as_float_array(score, "score")
     if len(t_series) != s.size:

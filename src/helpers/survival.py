@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from helpers.checks import validate_ci_level
+
 # lifelines is imported where it is used: it takes about a second to import, and the PFS/OS
 # derivations run by data preparation do not need it.
 if TYPE_CHECKING:
@@ -524,15 +526,10 @@ def compute_km_median(
     tuple of float
         ``(median, ci_lower, ci_upper)`` in the unit of ``duration``.
     """
-    _check_ci_level(ci_level)
+    validate_ci_level(ci_level)
     curve = _fit_km(np.asarray(duration, dtype=float), np.asarray(event, dtype=int), ci_level)
     est, lo, hi = (_r_quantile(curve.times, y, 0.5) for y in (curve.surv, curve.lower, curve.upper))
     return est, lo, hi
-
-
-def _check_ci_level(ci_level: float) -> None:
-    if not 0 < ci_level < 1:
-        raise ValueError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level}.")
 
 
 def _median_row(curve: _KMCurve, label: str, ci_level: float, method: str) -> dict:
@@ -645,7 +642,7 @@ def summarise_km(
     ----------
     Brookmeyer R, Crowley J. Biometrics 1982;38:29–41. Kalbfleisch JD, Prentice RL (2002).
     """
-    _check_ci_level(ci_level)
+    validate_ci_level(ci_level)
     df = _validated_tte(adtte)
     if any(t < 0 for t in landmarks):
         raise ValueError(f"landmarks must be >= 0 months, got {list(landmarks)}.")
@@ -686,7 +683,7 @@ def compute_median_followup(adtte: pd.DataFrame, ci_level: float = 0.95) -> pd.D
     ----------
     Schemper M, Smith TL. Control Clin Trials 1996;17:343–346.
     """
-    _check_ci_level(ci_level)
+    validate_ci_level(ci_level)
     df = _validated_tte(adtte)
     curve = _fit_km(df["AVAL"].to_numpy(float), df["CNSR"].to_numpy(int), ci_level)
     method = "Reverse Kaplan–Meier (Schemper & Smith 1996), log-log CI"
@@ -810,7 +807,7 @@ def compute_cox(
     ----------
     Cox DR. J R Stat Soc B 1972;34:187–220. Grambsch PM, Therneau TM. Biometrika 1994;81:515–526.
     """
-    _check_ci_level(ci_level)
+    validate_ci_level(ci_level)
     data = _cox_frame(df, duration_col, event_col, covariates)
     cph, warned = _fit_cox(data, ci_level)
     summ = _hr_table(cph, covariates)

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers.checks import validate_frame
+
 __all__ = [
     "ADWB_COLUMNS",
     "EXCLUSION_COLUMNS",
@@ -115,18 +117,6 @@ class WesternResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _require_frame(df: object, name: str, columns) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks required column(s) {missing}; see docs/data_dictionary.md "
-            f"(present: {list(df.columns)})"
-        )
-    return df
-
-
 def _check_number(value: object, name: str, minimum: float, strict: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
@@ -138,7 +128,7 @@ def _check_number(value: object, name: str, minimum: float, strict: bool) -> flo
 
 
 def _check_raw(wb: pd.DataFrame) -> pd.DataFrame:
-    _require_frame(wb, "wb", _RAW_COLUMNS)
+    validate_frame(wb, "wb", _RAW_COLUMNS)
     bad_band = sorted(set(wb["band"].astype(str)) - set(WB_BANDS))
     if bad_band:
         raise ValueError(f"band must be one of {list(WB_BANDS)}, found {bad_band}")
@@ -411,7 +401,7 @@ def compute_rps6_inhibition(
     ----------
     Taylor SC et al. Mol Biotechnol 2013;55:217-226.
     """
-    _require_frame(adwb, "adwb", ("USUBJID", "AVISIT", "NRATIO", "EVALFL"))
+    validate_frame(adwb, "adwb", ("USUBJID", "AVISIT", "NRATIO", "EVALFL"))
     if visits is not None and (isinstance(visits, str) or baseline_visit in visits):
         raise ValueError(f"visits must be a list of post-baseline visits, got {visits!r}")
     ok = adwb[adwb["EVALFL"] == "Y"]
