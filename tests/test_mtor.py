@@ -242,7 +242,8 @@ def test_compute_inhibition_gmr_matches_hand_t_interval_on_log_ratios():
     assert out["ci_lower"] == pytest.approx(100 * (1 - math.exp(d.mean() + half)))
     assert out["ci_upper"] == pytest.approx(100 * (1 - math.exp(d.mean() - half)))
     assert out["N"] == 4
-    assert out["n"] == 0
+    assert pd.isna(out["n"])  # a ratio has no numerator
+    assert "0 undetectable value(s)" in out["note"]
     assert out["ci_lower"] < out["estimate"] < out["ci_upper"]
 
 
@@ -253,8 +254,7 @@ def test_compute_inhibition_gmr_floor_equals_manual_substitution_and_exclusion_d
         _inhib([1.0, 2.0, 4.0, 1.5], [0.5, 0.2, 1.0, 0.9]), "M3", 0.2
     )
     assert floored["estimate"] == pytest.approx(manual.iloc[0]["estimate"])
-    assert floored["n"] == 1
-    assert "set to floor 0.2" in floored["note"]
+    assert "1 undetectable value(s) set to floor 0.2" in floored["note"]
     excluded = mtor.compute_inhibition_gmr(inhib, "M3", floor=None).iloc[0]
     assert excluded["N"] == 3
     assert "excluded" in excluded["note"]

@@ -510,8 +510,9 @@ def compute_inhibition_gmr(
     Returns
     -------
     pandas.DataFrame
-        One estimate-table row (``n`` = patients whose value was floored or excluded, ``N`` =
-        complete pairs, ``p_value`` of the paired t-test, ``note``); N = 0 gives a NaN row.
+        One estimate-table row (``n`` NA: a ratio has no numerator; ``N`` = complete pairs,
+        ``p_value`` of the paired t-test, ``note`` saying how many undetectable values were
+        floored or excluded); N = 0 gives a NaN row.
     """
     ci_level = validate_ci_level(ci_level)
     if floor is not None:
@@ -529,7 +530,7 @@ def compute_inhibition_gmr(
         [
             {
                 "parameter": label,
-                "n": int(zero.sum()),
+                "n": pd.NA,
                 "N": int(gmr["N"]),
                 "estimate": 100.0 * (1.0 - gmr["estimate"]),
                 "ci_lower": 100.0 * (1.0 - gmr["ci_upper"]),
