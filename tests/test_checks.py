@@ -17,7 +17,7 @@ def test_ci_level_accepts_fractions_and_rejects_percent_bool_and_text():
 
 
 def test_frame_check_names_missing_columns_and_points_to_the_dictionary():
-    with pytest.raises(ValueError, match=r"lacks required column\(s\) \['AVAL'\].*data_dictionary"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['AVAL'\].*data_dictionary"):
         validate_frame(pd.DataFrame({"USUBJID": ["a"]}), "adtte", ["USUBJID", "AVAL"])
     with pytest.raises(TypeError, match="adtte must be a pandas DataFrame"):
         validate_frame([1, 2], "adtte", ["AVAL"])

@@ -28,7 +28,7 @@ def validate_frame(df: object, name: str, columns: Sequence[str]) -> pd.DataFram
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(
-            f"{name} lacks required column(s) {missing}; see docs/data_dictionary.md "
+            f"{name} lacks column(s) {missing}; see docs/data_dictionary.md "
             f"(present: {list(df.columns)})"
         )
     return df

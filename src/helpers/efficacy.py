@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from helpers import rates, simon, stats, survival
-from helpers.checks import validate_ci_level
+from helpers.checks import validate_ci_level, validate_frame
 from helpers.results import TESTED_ESTIMATE_COLUMNS
 from helpers.survival import DAYS_PER_MONTH
 
@@ -95,24 +95,12 @@ _ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 # --------------------------------------------------------------------------------------------
 
 
-def _require(df: object, name: str, columns: Sequence[str]) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks column(s) {missing}; pass the processed {name} dataset "
-            "(docs/data_dictionary.md)"
-        )
-    return df
-
-
 def _population(adsl: pd.DataFrame, population_flag: str) -> pd.DataFrame:
     if not isinstance(population_flag, str):
         raise TypeError(
             f"population_flag must be a column name such as 'EFFFL', got {population_flag!r}"
         )
-    _require(adsl, "adsl", ["USUBJID", "TRTSDT", population_flag])
+    validate_frame(adsl, "adsl", ["USUBJID", "TRTSDT", population_flag])
     if adsl["USUBJID"].duplicated().any():
         raise ValueError("adsl must have one row per USUBJID")
     pop = adsl[adsl[population_flag].eq("Y")]
@@ -205,7 +193,7 @@ def derive_bor_table(
     Eisenhauer EA et al. Eur J Cancer 2009;45:228-247.
     """
     pop = _population(adsl, population_flag)
-    _require(adrs, "adrs", ["USUBJID", "PARAMCD", "AVALC", "ADT", "BESTPCHG"])
+    validate_frame(adrs, "adrs", ["USUBJID", "PARAMCD", "AVALC", "ADT", "BESTPCHG"])
     if paramcd not in ("CBOR", "BOR"):
         raise ValueError(
             f"paramcd must be 'CBOR' (confirmed) or 'BOR' (unconfirmed), got {paramcd!r}"
@@ -279,8 +267,8 @@ def derive_swimmer_data(
         treatment start, NaN = no such event) and ``eot_reason`` (ADSL ``EOTSTT`` or None).
     """
     pop = _population(adsl, population_flag)
-    _require(adsl, "adsl", ["TRTEDT", "DTHDT", "LSTALVDT"])
-    _require(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR", "EVNTDESC"])
+    validate_frame(adsl, "adsl", ["TRTEDT", "DTHDT", "LSTALVDT"])
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR", "EVNTDESC"])
     if pop["TRTSDT"].isna().any():
         raise ValueError(
             f"patients with {population_flag} = 'Y' lack TRTSDT; use a treated population (TRTFL)"
@@ -336,8 +324,8 @@ def derive_spider_data(adrs: pd.DataFrame, bor_table: pd.DataFrame) -> pd.DataFr
         ``USUBJID, AVISIT, ADT, ADY, PCHGBL, BOR``, sorted by patient and date; empty when no
         patient has a measured change (the caller should then skip the plot).
     """
-    _require(adrs, "adrs", ["USUBJID", "PARAMCD", "AVISIT", "ADT", "ADY", "PCHGBL"])
-    _require(bor_table, "bor_table", ["USUBJID", "AVALC"])
+    validate_frame(adrs, "adrs", ["USUBJID", "PARAMCD", "AVISIT", "ADT", "ADY", "PCHGBL"])
+    validate_frame(bor_table, "bor_table", ["USUBJID", "AVALC"])
     ovr = adrs[adrs["PARAMCD"].eq("OVR") & adrs["USUBJID"].isin(bor_table["USUBJID"])]
     ovr = ovr[ovr["PCHGBL"].notna()]
     out = ovr[["USUBJID", "AVISIT", "ADT", "ADY", "PCHGBL"]].copy()
@@ -365,7 +353,7 @@ def summarise_event_reasons(adtte: pd.DataFrame, paramcd: str = "PFS") -> pd.Dat
         ``status`` ("Event" / "Censored"), ``reason``, ``n``, ``N`` (patients with the
         parameter), ``percentage``; events first, then by decreasing n. Descriptive counts (no CI).
     """
-    _require(adtte, "adtte", ["USUBJID", "PARAMCD", "CNSR", "EVNTDESC", "CNSDTDSC"])
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "CNSR", "EVNTDESC", "CNSDTDSC"])
     rows = adtte[adtte["PARAMCD"].eq(paramcd)]
     if rows.empty:
         raise ValueError(
@@ -403,7 +391,7 @@ def summarise_eot_reasons(
     """
     ci_level = validate_ci_level(ci_level)
     pop = _population(adsl, population_flag)
-    _require(adsl, "adsl", ["EOTSTT"])
+    validate_frame(adsl, "adsl", ["EOTSTT"])
     reasons = pop["EOTSTT"].fillna("not recorded").astype(str)
     counts = reasons.value_counts()
     counts = counts.reindex(sorted(counts.index, key=lambda r: (-counts[r], r)))
@@ -428,7 +416,7 @@ def derive_teae(adae: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         The selected ADAE rows, same columns.
     """
-    _require(adae, "adae", ["USUBJID", "TRTEMFL"])
+    validate_frame(adae, "adae", ["USUBJID", "TRTEMFL"])
     safety = _population(adsl, "SAFFL")
     keep = adae["TRTEMFL"].eq("Y") & adae["USUBJID"].isin(safety["USUBJID"])
     return adae[keep].reset_index(drop=True)
@@ -447,7 +435,7 @@ def derive_tte(
     DataFrame
         The selected ADTTE rows (one per patient).
     """
-    _require(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
     pop = _population(adsl, population_flag)
     rows = adtte[adtte["PARAMCD"].eq(paramcd) & adtte["USUBJID"].isin(pop["USUBJID"])]
     if rows.empty:
@@ -477,7 +465,7 @@ def summarise_populations(adsl: pd.DataFrame, flags: Mapping[str, str]) -> pd.Da
     DataFrame
         ``flag, population, n`` (patients with the flag = "Y").
     """
-    _require(adsl, "adsl", ["USUBJID", *flags])
+    validate_frame(adsl, "adsl", ["USUBJID", *flags])
     rows = [(f, label, int(adsl[f].eq("Y").sum())) for f, label in flags.items()]
     return pd.DataFrame(rows, columns=["flag", "population", "n"])
 
@@ -488,7 +476,7 @@ def summarise_populations(adsl: pd.DataFrame, flags: Mapping[str, str]) -> pd.Da
 
 
 def _bm_rows(adbm: pd.DataFrame, paramcd: str) -> pd.DataFrame:
-    _require(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL", "LODFL"])
+    validate_frame(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL", "LODFL"])
     rows = adbm[adbm["PARAMCD"].eq(paramcd)]
     if "STIM" in rows.columns and rows["STIM"].nunique(dropna=True) > 1:
         raise ValueError(f"{paramcd} has several STIM levels; filter adbm to one stimulation first")
@@ -573,7 +561,7 @@ def derive_trajectory_data(
         raise ValueError(f"offset must be a number >= 0 (e.g. 1 for log(x + 1)), got {offset!r}")
     rows = _bm_rows(adbm, paramcd).copy()
     if bor_table is not None:
-        _require(bor_table, "bor_table", ["USUBJID", "RESPONSE"])
+        validate_frame(bor_table, "bor_table", ["USUBJID", "RESPONSE"])
         rows = rows[rows["USUBJID"].isin(bor_table["USUBJID"])]
         rows["RESPONSE"] = rows["USUBJID"].map(bor_table.set_index("USUBJID")["RESPONSE"])
     rows["PLOTVAL"] = rows["AVAL"].astype(float) + float(offset)
@@ -636,7 +624,7 @@ def compute_response_association(
         ci_lower, ci_upper, ci_level, method, p_value, note``.
     """
     ci_level = validate_ci_level(ci_level)
-    _require(data, "data", [response_col, *variables])
+    validate_frame(data, "data", [response_col, *variables])
     if not data[response_col].isin(["Y", "N"]).all():
         raise ValueError(f"{response_col} must be 'Y' or 'N' on every row")
     rows = []
@@ -705,8 +693,8 @@ def compute_pfs_association(
     Cox DR. J R Stat Soc B 1972;34:187-220.
     """
     ci_level = validate_ci_level(ci_level)
-    _require(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
-    _require(data, "data", ["USUBJID", *covariates])
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
+    validate_frame(data, "data", ["USUBJID", *covariates])
     if data["USUBJID"].duplicated().any():
         raise ValueError("data must have one row per USUBJID")
     tte = adtte[adtte["PARAMCD"].eq(paramcd)][["USUBJID", "AVAL", "CNSR"]]
@@ -758,7 +746,9 @@ def summarise_in_words(table: pd.DataFrame, percent: bool = True, digits: int = 
     str
         Sentences joined by spaces; "not estimable" for NaN estimates.
     """
-    _require(table, "table", ["parameter", "N", "estimate", "ci_lower", "ci_upper", "ci_level"])
+    validate_frame(
+        table, "table", ["parameter", "N", "estimate", "ci_lower", "ci_upper", "ci_level"]
+    )
     scale, unit = (100.0, " %") if percent else (1.0, "")
 
     def fmt(v: float) -> str:
@@ -794,7 +784,7 @@ def summarise_short_labels(
     dict of str to str
         ``{row[key]: label}``; "not estimable" for NaN estimates.
     """
-    _require(table, "table", [key, "estimate", "ci_lower", "ci_upper", "ci_level"])
+    validate_frame(table, "table", [key, "estimate", "ci_lower", "ci_upper", "ci_level"])
 
     def fmt(v: float) -> str:
         return "NE" if pd.isna(v) else f"{v:.{digits}f}".replace("-", "−")
@@ -833,7 +823,7 @@ def derive_change_table(
     DataFrame
         The ``paired`` columns plus ``CHG, LOG2FC`` (and ``RSPFL, RESPONSE``).
     """
-    _require(paired, "paired", ["USUBJID", "BASE_VAL", "POST_VAL"])
+    validate_frame(paired, "paired", ["USUBJID", "BASE_VAL", "POST_VAL"])
     if isinstance(offset, bool) or not isinstance(offset, numbers.Real) or offset < 0:
         raise ValueError(f"offset must be a number >= 0 (e.g. 1 for counts), got {offset!r}")
     out = paired.copy()
@@ -842,7 +832,7 @@ def derive_change_table(
     valid = (base > 0) & (post > 0)
     out["LOG2FC"] = np.log2(post.where(valid) / base.where(valid))
     if bor_table is not None:
-        _require(bor_table, "bor_table", ["USUBJID", "RSPFL", "RESPONSE"])
+        validate_frame(bor_table, "bor_table", ["USUBJID", "RSPFL", "RESPONSE"])
         out = out[out["USUBJID"].isin(bor_table["USUBJID"])]
         out = out.merge(bor_table[["USUBJID", "RSPFL", "RESPONSE"]], on="USUBJID", how="left")
     return out.reset_index(drop=True)
@@ -868,7 +858,7 @@ def compute_flag_association(
         One estimate-table row (``n`` = exposed with outcome, ``N`` = patients analysed, ``note``
         = the 2×2 table).
     """
-    _require(data, "data", [exposure_col, outcome_col])
+    validate_frame(data, "data", [exposure_col, outcome_col])
     sub = data[[exposure_col, outcome_col]].dropna()
     for col in (exposure_col, outcome_col):
         if not sub[col].isin(["Y", "N"]).all():
@@ -903,7 +893,7 @@ def compute_correlations(
     DataFrame
         Estimate table, one row per x variable, preceded by ``variable``.
     """
-    _require(data, "data", [y_col, *x_cols])
+    validate_frame(data, "data", [y_col, *x_cols])
     rows = []
     for col, label in x_cols.items():
         parameter = f"Spearman ρ, {label} vs {y_label}"
@@ -1042,8 +1032,8 @@ def derive_simon_counts(bor_table: pd.DataFrame, stages: pd.DataFrame) -> SimonC
     -------
     SimonCounts
     """
-    _require(bor_table, "bor_table", ["USUBJID", "RSPFL"])
-    _require(stages, "stages", ["USUBJID", "STAGE"])
+    validate_frame(bor_table, "bor_table", ["USUBJID", "RSPFL"])
+    validate_frame(stages, "stages", ["USUBJID", "STAGE"])
     absent = sorted(set(stages["USUBJID"]) - set(bor_table["USUBJID"]))
     if absent:
         raise ValueError(f"staged patients without a best-response row: {absent[:5]}")
@@ -1144,9 +1134,9 @@ def derive_fish_efficacy(
         ``USUBJID, AVALC, BESTPCHG, RSPFL, RESPONSE, MEANRAT, NAMP, PCTAMP, NCELLEVL, LOG2NAMP,
         PCTAMP10, AVAL, CNSR`` (AVAL/CNSR NaN when the patient has no ``paramcd`` row).
     """
-    _require(bor_table, "bor_table", ["USUBJID", "AVALC", "BESTPCHG", "RSPFL", "RESPONSE"])
-    _require(adctc, "adctc", ["USUBJID", "MEANRAT", "NAMP", "PCTAMP", "NCELLEVL"])
-    _require(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
+    validate_frame(bor_table, "bor_table", ["USUBJID", "AVALC", "BESTPCHG", "RSPFL", "RESPONSE"])
+    validate_frame(adctc, "adctc", ["USUBJID", "MEANRAT", "NAMP", "PCTAMP", "NCELLEVL"])
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
     if adctc["USUBJID"].duplicated().any():
         raise ValueError("adctc must have one row per USUBJID")
     out = bor_table[["USUBJID", "AVALC", "BESTPCHG", "RSPFL", "RESPONSE"]].merge(
@@ -1180,7 +1170,7 @@ def derive_ctc_conversion(change: pd.DataFrame, threshold: float = 5) -> pd.Data
     DataFrame
         ``change`` plus ``BASEGE`` (Y/N baseline >= threshold), ``CONVFL``, ``RISEFL``.
     """
-    _require(change, "change", ["USUBJID", "BASE_VAL", "POST_VAL"])
+    validate_frame(change, "change", ["USUBJID", "BASE_VAL", "POST_VAL"])
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or threshold <= 0:
         raise ValueError(f"threshold must be a positive count (e.g. 5), got {threshold!r}")
     out = change.copy()
@@ -1207,7 +1197,7 @@ def compute_ctc_conversion(
         Two estimate-table rows (``n``, ``N``, ``estimate``, CI, ``method``); a row with N = 0
         is NaN with a note.
     """
-    _require(conversion, "conversion", ["CONVFL", "RISEFL"])
+    validate_frame(conversion, "conversion", ["CONVFL", "RISEFL"])
     ci_level = validate_ci_level(ci_level)
     rows = []
     for col, text in (
@@ -1242,7 +1232,7 @@ def derive_ctdna_early_change(change: pd.DataFrame, decrease_pct: float = 50) ->
         when ``change`` has ``LOG2FC`` (:func:`derive_change_table`), ``LOG2FC_EVAL`` = LOG2FC
         of the evaluable patients only (after clearance it is an upper bound: LoD/2 was used).
     """
-    _require(change, "change", ["USUBJID", "BASE_VAL", "POST_VAL", "BASE_LOD", "POST_LOD"])
+    validate_frame(change, "change", ["USUBJID", "BASE_VAL", "POST_VAL", "BASE_LOD", "POST_LOD"])
     if isinstance(decrease_pct, bool) or not isinstance(decrease_pct, numbers.Real):
         raise TypeError(f"decrease_pct must be a number of percent, got {decrease_pct!r}")
     if not 0 < decrease_pct < 100:
@@ -1287,8 +1277,8 @@ def derive_biomarker_landmark(
     helpers.survival.LandmarkResult
         ``data`` with ``group_col`` and ``flag_col`` merged on; ``excluded`` with reasons.
     """
-    _require(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
-    _require(groups, "groups", ["USUBJID", group_col, flag_col])
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
+    validate_frame(groups, "groups", ["USUBJID", group_col, flag_col])
     tte = adtte[adtte["PARAMCD"].eq(paramcd)]
     tte = tte[tte["USUBJID"].isin(groups["USUBJID"])]
     evaluable = groups[groups[flag_col].isin(["Y", "N"])]
@@ -1320,7 +1310,7 @@ def compute_landmark_logrank(landmark: survival.LandmarkResult, group_col: str) 
     if not isinstance(landmark, survival.LandmarkResult):
         raise TypeError("landmark must be a LandmarkResult (see derive_biomarker_landmark)")
     data = landmark.data
-    _require(data, "landmark.data", [group_col, "AVAL", "CNSR"])
+    validate_frame(data, "landmark.data", [group_col, "AVAL", "CNSR"])
     levels = data[group_col].dropna().unique()
     if len(levels) >= 2:
         return survival.compute_logrank(data, group_col)

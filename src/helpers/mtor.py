@@ -53,7 +53,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from helpers import efficacy, flow, nk, plots, rates, results, stats, survival
-from helpers.checks import validate_ci_level
+from helpers.checks import validate_ci_level, validate_frame
 
 __all__ = [
     "CORRELATION_MARKERS",
@@ -100,18 +100,6 @@ _INHIBITION_COLUMNS = ("USUBJID", "AVISIT", "BASE", "AVAL", "INHIB_PCT")
 # --------------------------------------------------------------------------------------------
 
 
-def _require(df: object, name: str, columns: Sequence[str]) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks column(s) {missing}; pass the processed dataset described in "
-            f"docs/data_dictionary.md (present: {list(df.columns)})"
-        )
-    return df
-
-
 def _positive(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
@@ -121,7 +109,7 @@ def _positive(value: object, name: str) -> float:
 
 
 def _visit_rows(inhib: pd.DataFrame, visit: str) -> pd.DataFrame:
-    _require(inhib, "inhib", _INHIBITION_COLUMNS)
+    validate_frame(inhib, "inhib", _INHIBITION_COLUMNS)
     if not isinstance(visit, str) or visit == _BASELINE:
         raise ValueError(f"visit must be a post-baseline visit such as 'M3', got {visit!r}")
     return inhib[inhib["AVISIT"] == visit]
@@ -165,7 +153,7 @@ def select_western_qc(qc: pd.DataFrame) -> pd.DataFrame:
         The rows whose FILE is the ``western_blot`` export (.csv or .xlsx), same columns,
         index reset.
     """
-    _require(qc, "qc", ("FILE", "RECORD", "RULE", "REASON"))
+    validate_frame(qc, "qc", ("FILE", "RECORD", "RULE", "REASON"))
     stem = qc["FILE"].astype(str).str.rsplit(".", n=1).str[0]
     return qc[stem.eq("western_blot")].reset_index(drop=True)
 
@@ -186,7 +174,7 @@ def summarise_lane_qc(adwb: pd.DataFrame) -> pd.DataFrame:
         SATURATED (excluded), UNDETECTABLE (kept, NRATIO 0), LOADING_FLAG (kept),
         LOADING_NOT_CHECKED (loading control saturated or missing), NOT_EVALUABLE.
     """
-    _require(adwb, "adwb", ("AVISIT", "SATFL", "UNDETFL", "LOADFL", "EVALFL"))
+    validate_frame(adwb, "adwb", ("AVISIT", "SATFL", "UNDETFL", "LOADFL", "EVALFL"))
     flags = pd.DataFrame(
         {
             "AVISIT": adwb["AVISIT"].astype(str),
@@ -238,7 +226,7 @@ def derive_band_flags(adwb: pd.DataFrame, floor: float | None = None) -> pd.Data
         lane and flag, sorted by MEMBRANE, LANE. Empty (same columns) when no lane is flagged.
     """
     cols = ("MEMBRANE", "LANE", "USUBJID", "AVISIT", "PRPS6", "TRPS6", "CALRATIO")
-    _require(adwb, "adwb", (*cols, "SATFL", "UNDETFL", "LOADFL", "EVALFL"))
+    validate_frame(adwb, "adwb", (*cols, "SATFL", "UNDETFL", "LOADFL", "EVALFL"))
     floor_text = f"{floor:.3g}" if floor is not None else "a stated floor"
     evaluable = adwb["EVALFL"].eq("Y")
     saturated = adwb["SATFL"].eq("Y")
@@ -314,7 +302,7 @@ def summarise_membranes(adwb: pd.DataFrame) -> pd.DataFrame:
     ----------
     Degasperi A et al. PLoS One 2014;9:e87293.
     """
-    _require(adwb, "adwb", ("MEMBRANE", "RATIO", "CALRATIO", "NRATIO", "EVALFL"))
+    validate_frame(adwb, "adwb", ("MEMBRANE", "RATIO", "CALRATIO", "NRATIO", "EVALFL"))
     use = adwb[adwb["EVALFL"].eq("Y") & (adwb["NRATIO"] > 0)]
     logs = use.assign(LR=np.log(use["RATIO"]), LN=np.log(use["NRATIO"]))
     grouped = logs.groupby("MEMBRANE")
@@ -350,7 +338,7 @@ def summarise_membrane_sentence(membranes: pd.DataFrame) -> str:
     -------
     str
     """
-    _require(membranes, "membranes", ("CALRATIO", "GM_RATIO", "GM_NRATIO"))
+    validate_frame(membranes, "membranes", ("CALRATIO", "GM_RATIO", "GM_NRATIO"))
     if len(membranes) < 3:
         return f"{len(membranes)} membrane(s): too few to assess a membrane effect."
     logs = np.log(membranes[["CALRATIO", "GM_RATIO", "GM_NRATIO"]].astype(float))
@@ -386,7 +374,7 @@ def plot_membrane_normalisation(adwb: pd.DataFrame, seed: int = 0) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    _require(adwb, "adwb", ("MEMBRANE", "RATIO", "CALRATIO", "NRATIO", "EVALFL"))
+    validate_frame(adwb, "adwb", ("MEMBRANE", "RATIO", "CALRATIO", "NRATIO", "EVALFL"))
     use = adwb[adwb["EVALFL"].eq("Y") & (adwb["NRATIO"] > 0)]
     if use.empty:
         raise ValueError("plot_membrane_normalisation: no evaluable lane with detectable p-rpS6")
@@ -462,7 +450,7 @@ def derive_undetectable_floor(adwb: pd.DataFrame, fraction: float = 0.5) -> floa
     ----------
     Hornung RW, Reed LD. Appl Occup Environ Hyg 1990;5:46-51.
     """
-    _require(adwb, "adwb", ("NRATIO", "EVALFL"))
+    validate_frame(adwb, "adwb", ("NRATIO", "EVALFL"))
     fraction = _positive(fraction, "fraction")
     if fraction > 1:
         raise ValueError(f"fraction must be <= 1 (a floor below the lowest signal), got {fraction}")
@@ -686,7 +674,7 @@ def summarise_inhibition_availability(inhib: pd.DataFrame) -> pd.DataFrame:
         AVISIT, PATIENTS, COMPUTED, UNDETECTABLE_100PCT, NOT_COMPUTED, REASONS (each distinct
         REASON of :func:`helpers.western.compute_rps6_inhibition` with its count, " | "-joined).
     """
-    _require(inhib, "inhib", (*_INHIBITION_COLUMNS, "REASON"))
+    validate_frame(inhib, "inhib", (*_INHIBITION_COLUMNS, "REASON"))
     rows = []
     for visit, block in inhib.groupby("AVISIT", sort=True):
         reasons = block["REASON"].dropna().value_counts().sort_index()
@@ -727,7 +715,7 @@ def derive_rps6_trajectories(inhib: pd.DataFrame, floor: float) -> pd.DataFrame:
     pandas.DataFrame
         USUBJID, AVISIT, AVISITN, AVAL (NRATIO, floored), FLOORFL; rows with a value only.
     """
-    _require(inhib, "inhib", _INHIBITION_COLUMNS)
+    validate_frame(inhib, "inhib", _INHIBITION_COLUMNS)
     floor = _positive(floor, "floor")
     base = inhib.drop_duplicates("USUBJID")[["USUBJID", "BASE"]].rename(columns={"BASE": "AVAL"})
     long = pd.concat(
@@ -751,7 +739,7 @@ def plot_inhibition_distribution(
     Drawn by :func:`helpers.plots.plot_distribution`; dashed lines mark 0 % (no inhibition) and
     ``threshold_pct``. Undetectable p-rpS6 appears at 100 % (an upper bound).
     """
-    _require(inhib, "inhib", _INHIBITION_COLUMNS)
+    validate_frame(inhib, "inhib", _INHIBITION_COLUMNS)
     threshold_pct = _positive(threshold_pct, "threshold_pct")
     data = inhib[inhib["AVISIT"].isin(list(visits))]
     fig = plots.plot_distribution(
@@ -863,7 +851,7 @@ def compute_inhibition_correlations(
     Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall 1993.
     Benjamini Y, Hochberg Y. J R Stat Soc B 1995;57:289-300.
     """
-    _require(data, "data", ("USUBJID", "INHIB_PCT"))
+    validate_frame(data, "data", ("USUBJID", "INHIB_PCT"))
     scale = data.attrs.get("log_scale")
     if not scale:
         raise ValueError("data must come from derive_correlation_data (attrs['log_scale'])")
@@ -898,9 +886,9 @@ def plot_inhibition_correlations(
     -------
     matplotlib.figure.Figure
     """
-    _require(data, "data", ("INHIB_PCT",))
+    validate_frame(data, "data", ("INHIB_PCT",))
     cols = ("PARAMCD", "estimate", "ci_lower", "ci_upper", "N", "p_adj")
-    _require(correlations, "correlations", cols)
+    validate_frame(correlations, "correlations", cols)
     if correlations.empty:
         raise ValueError("correlations is empty: nothing to plot")
     scale = data.attrs.get("log_scale", {})
@@ -964,7 +952,7 @@ def derive_inhibition_landmark(
         INHIB_PCT, INHIB10 (= INHIB_PCT / 10: the Cox unit), INHIBGRP ("≥ t %" / "< t %").
         ``excluded``: USUBJID, AVAL (months since treatment start), CNSR, reason.
     """
-    _require(adtte, "adtte", ("USUBJID", "PARAMCD", "AVAL", "CNSR"))
+    validate_frame(adtte, "adtte", ("USUBJID", "PARAMCD", "AVAL", "CNSR"))
     threshold_pct = _positive(threshold_pct, "threshold_pct")
     x = _visit_rows(inhib, visit)[["USUBJID", "INHIB_PCT"]]
     tte = adtte.loc[adtte["PARAMCD"] == paramcd, ["USUBJID", "PARAMCD", "AVAL", "CNSR"]]
@@ -1011,7 +999,9 @@ def compute_inhibition_pfs(
     if not isinstance(landmark, survival.LandmarkResult):
         raise TypeError("landmark must come from derive_inhibition_landmark")
     data = landmark.data
-    _require(data, "landmark.data", ("USUBJID", "PARAMCD", "AVAL", "CNSR", "INHIB10", "INHIBGRP"))
+    validate_frame(
+        data, "landmark.data", ("USUBJID", "PARAMCD", "AVAL", "CNSR", "INHIB10", "INHIBGRP")
+    )
     label = (
         f"per 10 % more {_INHIB_LABEL} at {visit} (landmark {landmark.landmark_months:g} months)"
     )
@@ -1048,7 +1038,7 @@ def derive_inhibition_response(
         USUBJID, INHIB_PCT, BOR (AVALC), RSPFL, RESPONSE ("Responder (CR/PR)" /
         "Non-responder"), sorted by USUBJID.
     """
-    _require(bor, "bor", ("USUBJID", "AVALC", "RSPFL", "RESPONSE"))
+    validate_frame(bor, "bor", ("USUBJID", "AVALC", "RSPFL", "RESPONSE"))
     x = _visit_rows(inhib, visit)[["USUBJID", "INHIB_PCT"]].dropna()
     cols = ["USUBJID", "AVALC", "RSPFL", "RESPONSE"]
     out = x.merge(bor[cols], on="USUBJID", how="inner").rename(columns={"AVALC": "BOR"})
@@ -1081,7 +1071,7 @@ def summarise_inhibition_sentence(summary: pd.DataFrame, threshold_pct: float = 
         means, N = 27); Hodges–Lehmann median 59 % (53 % to 64 %); 20 of 27 patients (74 %,
         54 % to 89 %) had ≥ 50 % inhibition."
     """
-    _require(summary, "summary", ("visit", "analysis", "parameter", "n", "N", "estimate"))
+    validate_frame(summary, "summary", ("visit", "analysis", "parameter", "n", "N", "estimate"))
     sentences = []
     for visit, rows in summary.groupby("visit", sort=False):
         if len(rows) != 3:
@@ -1113,7 +1103,7 @@ def summarise_estimates_text(table: pd.DataFrame, digits: int = 2) -> pd.DataFra
         ``parameter, n, N, estimate (CI), method`` and ``p_value``/``p_adj``/``note`` if
         present.
     """
-    _require(table, "table", ("parameter", "N", "estimate", "ci_lower", "ci_upper", "method"))
+    validate_frame(table, "table", ("parameter", "N", "estimate", "ci_lower", "ci_upper", "method"))
     percent = table["method"].astype(str).str.startswith("Clopper")
     text = results.format_estimates(table, percent=percent, digits=digits)
     first = [c for c in ("outcome", "visit", "analysis", "handling", "PARAMCD") if c in text]

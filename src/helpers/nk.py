@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import efficacy, flow, rates, safety, stats, survival
-from helpers.checks import validate_ci_level
+from helpers.checks import validate_ci_level, validate_frame
 from helpers.results import TESTED_ESTIMATE_COLUMNS
 
 __all__ = [
@@ -141,20 +141,8 @@ _STATUS_ORDER = (
 # --------------------------------------------------------------------------------------------
 
 
-def _require(df: object, columns: Sequence[str], name: str) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks column(s) {missing}; pass the ADaM dataset described in "
-            "docs/data_dictionary.md"
-        )
-    return df
-
-
 def _param_rows(adbm: pd.DataFrame, paramcd: str) -> pd.DataFrame:
-    _require(adbm, ["USUBJID", "PARAMCD", "AVISIT", "AVAL"], "adbm")
+    validate_frame(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL"])
     rows = adbm[adbm["PARAMCD"] == paramcd]
     if rows.empty:
         raise ValueError(
@@ -318,7 +306,7 @@ def derive_visit_status(
     pandas.DataFrame
         ``USUBJID, AVISIT, STATUS, EOTSTT``, one row per treated patient × visit.
     """
-    _require(adsl, ["USUBJID", "TRTFL", "TRTSDT", "TRTEDT", "EOTSTT", "DTHDT"], "adsl")
+    validate_frame(adsl, "adsl", ["USUBJID", "TRTFL", "TRTSDT", "TRTEDT", "EOTSTT", "DTHDT"])
     rows = _param_rows(adbm, paramcd)
     visits = dict(flow.VISIT_NUMBERS if visits is None else visits)
     try:
@@ -363,7 +351,7 @@ def summarise_visit_availability(status: pd.DataFrame) -> pd.DataFrame:
         reason), one column
         per visit (patient counts), and a last row ``"Treated patients (N)"``.
     """
-    _require(status, ["USUBJID", "AVISIT", "STATUS", "EOTSTT"], "status")
+    validate_frame(status, "status", ["USUBJID", "AVISIT", "STATUS", "EOTSTT"])
     if status.empty:
         raise ValueError("status is empty: derive_visit_status returned no patient")
     label = status["STATUS"].where(
@@ -400,7 +388,7 @@ def derive_marker_log_scale(
     (:data:`helpers.flow.NK_NET_RESPONSES`) are differences that can be ≤ 0 and are never
     log-transformed. ``extra`` adds or overrides markers (default: ``{"GZMB": True}``).
     """
-    _require(catalogue, ["PARAMCD", "log_scale"], "catalogue")
+    validate_frame(catalogue, "catalogue", ["PARAMCD", "log_scale"])
     scale = {
         str(k): bool(v) for k, v in zip(catalogue["PARAMCD"], catalogue["log_scale"], strict=True)
     }
@@ -458,7 +446,7 @@ def compute_nk_changes(
         marker order, then visit.
     """
     ci_level = validate_ci_level(ci_level)
-    _require(adbm, ["USUBJID", "PARAMCD", "AVISIT", "AVAL"], "adbm")
+    validate_frame(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL"])
     if markers is None:
         present = set(adbm["PARAMCD"].dropna())
         markers = [m for m in NK_MARKER_ORDER if m in present]
@@ -531,7 +519,9 @@ def summarise_significant_changes(
         adjusted p < 0.05: NK count · M3 (ratio 0.85 (95% CI 0.78 to 0.93), adjusted p = 0.004);
         …"`` or a sentence saying that none did.
     """
-    _require(changes, [label_col, p_col, "estimate", "ci_lower", "ci_upper", "ci_level"], "changes")
+    validate_frame(
+        changes, "changes", [label_col, p_col, "estimate", "ci_lower", "ci_upper", "ci_level"]
+    )
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     tested = changes[changes[p_col].notna()]
@@ -667,7 +657,7 @@ def derive_early_biomarker_table(
     -------
     EarlyBiomarkerTable
     """
-    _require(bor_table, ["USUBJID", "AVALC", "RSPFL", "RESPONSE"], "bor_table")
+    validate_frame(bor_table, "bor_table", ["USUBJID", "AVALC", "RSPFL", "RESPONSE"])
     if bor_table["USUBJID"].duplicated().any():
         raise ValueError("bor_table must have one row per USUBJID")
     if not 0 < fall_pct < 100:
@@ -771,7 +761,7 @@ def derive_early_landmark(
         ``data`` (``USUBJID, PARAMCD, AVAL`` since landmark, ``CNSR`` + early-table columns),
         ``excluded`` (``USUBJID, AVAL, CNSR, reason``), ``landmark_months``.
     """
-    _require(adtte, ["USUBJID", "PARAMCD", "AVAL", "CNSR"], "adtte")
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
     if primary not in early.markers:
         raise ValueError(f"primary marker {primary!r} is not in the early table {early.markers}")
     tte = adtte[adtte["PARAMCD"].eq(paramcd) & adtte["USUBJID"].isin(early.data["USUBJID"])]
@@ -861,7 +851,7 @@ def derive_median_split(
     pandas.DataFrame
         The non-missing rows of ``df`` with ``group_col`` added (ordered categorical, ≤ first).
     """
-    _require(df, [column], "df")
+    validate_frame(df, "df", [column])
     data = df[df[column].notna()].copy()
     if data.empty:
         raise ValueError(f"no non-missing value in {column!r}: nothing to split")
@@ -906,7 +896,7 @@ def summarise_intercurrent_events(
         ci_lower, ci_upper, ci_level, method``.
     """
     ci_level = validate_ci_level(ci_level)
-    _require(adae, ["USUBJID", "AEREL"], "adae")
+    validate_frame(adae, "adae", ["USUBJID", "AEREL"])
     rows = []
     for label, related, subset, min_grade in _INTERCURRENT:
         events = adae[adae["AEREL"] == "Y"] if related else adae
