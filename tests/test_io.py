@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from helpers import io
+from helpers import io, plots
 
 
 def test_raw_csv_is_read_as_text_with_spreadsheet_row_numbers(tmp_path: Path):
@@ -66,5 +66,5 @@ def test_save_figure_writes_png_svg_caption_and_stable_svg(tmp_path: Path):
 def test_synthetic_figures_are_watermarked(tmp_path: Path):
     fig = _figure()
     io.save_figure(fig, "02_x", "km", "c", tmp_path, synthetic=True)
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    texts = [t.get_text() for ax in fig.axes for t in plots.find_watermarks(ax)]
     assert "SYNTHETIC DATA" in texts

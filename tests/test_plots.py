@@ -236,7 +236,7 @@ def test_watermark_on_every_axes_behind_data_and_idempotent(close_figs):
     assert plots.add_watermark(fig) is fig
     plots.add_watermark(fig)
     for ax in fig.axes:
-        marks = [t for t in ax.texts if t.get_gid() == "synthetic_watermark"]
+        marks = plots.find_watermarks(ax)
         assert len(marks) == 1
         assert marks[0].get_text() == "SYNTHETIC DATA"
         data_z = [line.get_zorder() for line in ax.lines]
@@ -248,9 +248,30 @@ def test_watermark_skips_colorbar_and_custom_text(close_figs):
     fig = plots.plot_change_heatmap(changes_frame())
     close_figs(fig)
     plots.add_watermark(fig, text="DEMO")
-    stamped = [ax for ax in fig.axes if any(t.get_text() == "DEMO" for t in ax.texts)]
+    stamped = [
+        ax for ax in fig.axes if any(t.get_text() == "DEMO" for t in plots.find_watermarks(ax))
+    ]
     assert len(stamped) == 1
     assert stamped[0].get_label() != "<colorbar>"
+
+
+def test_watermark_is_sized_at_draw_time_to_the_axes_the_layout_engine_leaves(close_figs):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plots.plot_waterfall(bor_frame())
+    close_figs(fig)
+    plots.add_watermark(fig)
+    (mark,) = plots.find_watermarks(fig.axes[0])
+    before = mark.get_fontsize()
+    fig.set_size_inches(4.5, 3.0)  # a much smaller axes after layout: the stamp must shrink
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    assert mark.get_fontsize() < before
+    renderer = canvas.get_renderer()
+    ax_box = fig.axes[0].get_window_extent(renderer)
+    text_box = mark.get_window_extent(renderer)
+    assert text_box.width <= ax_box.width
+    assert text_box.height <= ax_box.height
 
 
 def test_watermark_rejects_non_figure_and_empty_text(close_figs):

@@ -141,12 +141,7 @@ def save_figure(
     from helpers.plots import add_watermark  # local: plots imports matplotlib, io must not need it
 
     if synthetic:
-        add_watermark(fig)  # runs the layout engine once
-    else:
-        fig.draw_without_rendering()
-    # Positions are final: freeze them so that the saves below only render (the layout engine
-    # would otherwise run again for each format, about a fifth of the saving time).
-    fig.set_layout_engine("none")
+        add_watermark(fig)
     out_dir = Path(figures_dir) / notebook
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -157,6 +152,9 @@ def save_figure(
         with mpl.rc_context({"svg.hashsalt": "helpers"}):  # stable SVG element ids
             fig.savefig(path, dpi=FIGURE_DPI, metadata=meta)
         paths.append(path)
+        # The first save ran the layout engine; freezing its result spares the other format a
+        # second layout pass (about a fifth of its saving time) and keeps both formats identical.
+        fig.set_layout_engine("none")
     write_json({"caption": caption, "synthetic": synthetic, "name": name}, out_dir / f"{name}.json")
     return paths
 

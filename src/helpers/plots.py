@@ -46,6 +46,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 from helpers.survival import compute_km_median
@@ -56,6 +57,7 @@ __all__ = [
     "PALETTE",
     "add_watermark",
     "apply_style",
+    "find_watermarks",
     "plot_ae_bars",
     "plot_bland_altman",
     "plot_change_heatmap",
@@ -191,29 +193,51 @@ def _styled(func: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+class _Watermark(Text):
+    """Diagonal stamp that sizes itself to its axes each time it is drawn.
+
+    Its angle and font size are set at draw time, after the layout engine has placed the axes, so
+    no extra layout pass is needed before saving and the stamp fits whatever size the axes end up.
+    """
+
+    def draw(self, renderer: Any) -> None:
+        if self.axes is not None:
+            angle, size = _watermark_geometry(self.axes, len(self.get_text()))
+            if (angle, size) != (self.get_rotation(), self.get_fontsize()):
+                self.set_rotation(angle)
+                self.set_fontsize(size)
+        super().draw(renderer)
+
+
+def _watermark_geometry(ax: Axes, n_chars: int) -> tuple[float, float]:
+    """Angle (degrees) and font size (points) of a stamp kept inside ``ax`` once rotated."""
+    width_in, height_in = ax.figure.get_size_inches()
+    pos = ax.get_position()
+    w, h = pos.width * width_in, pos.height * height_in
+    angle = min(max(math.degrees(math.atan2(h, w)), 15.0), 45.0)
+    rad = math.radians(angle)
+    # Text length in inches (~0.6 em per glyph) kept inside the axes once rotated.
+    length = min(0.7 * math.hypot(w, h), 0.9 * w / math.cos(rad), 0.8 * h / math.sin(rad))
+    return angle, min(max(length * 72 / (0.6 * n_chars), 6.0), 60.0)
+
+
 def add_watermark(fig: Figure, text: str = "SYNTHETIC DATA") -> Figure:
     """Stamp a light diagonal ``text`` across every axes of ``fig`` (mutates and returns it).
 
     The text is drawn above images (a heatmap would hide it otherwise) but below lines, bars and
     markers (``zorder`` 0.5), clipped to each axes and excluded from layout so it never changes
-    the figure size. Calling it twice does not stamp twice. Colour-bar axes are skipped.
+    the figure size. Its angle and size follow the axes' final shape at draw time. Calling it twice
+    does not stamp twice. Colour-bar axes are skipped.
     """
     if not isinstance(fig, Figure):
         raise TypeError(f"add_watermark expects a matplotlib Figure, got {type(fig).__name__}")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("add_watermark: text must be a non-empty string, e.g. 'SYNTHETIC DATA'")
-    fig.draw_without_rendering()  # runs the layout engine so that axes positions are final
-    width_in, height_in = fig.get_size_inches()
     for ax in fig.axes:
-        if ax.get_label() == "<colorbar>" or any(t.get_gid() == _WATERMARK_GID for t in ax.texts):
+        if ax.get_label() == "<colorbar>" or find_watermarks(ax):
             continue
-        pos = ax.get_position()
-        w, h = pos.width * width_in, pos.height * height_in
-        angle = min(max(math.degrees(math.atan2(h, w)), 15.0), 45.0)
-        rad = math.radians(angle)
-        # Text length in inches (~0.6 em per glyph) kept inside the axes once rotated.
-        length = min(0.7 * math.hypot(w, h), 0.9 * w / math.cos(rad), 0.8 * h / math.sin(rad))
-        ax.text(
+        angle, size = _watermark_geometry(ax, len(text))
+        mark = _Watermark(
             0.5,
             0.5,
             text,
@@ -222,7 +246,7 @@ def add_watermark(fig: Figure, text: str = "SYNTHETIC DATA") -> Figure:
             rotation_mode="anchor",
             ha="center",
             va="center",
-            fontsize=min(max(length * 72 / (0.6 * len(text)), 6.0), 60.0),
+            fontsize=size,
             fontweight="bold",
             color="#888888",
             alpha=0.18,
@@ -231,7 +255,13 @@ def add_watermark(fig: Figure, text: str = "SYNTHETIC DATA") -> Figure:
             in_layout=False,
             gid=_WATERMARK_GID,
         )
+        ax.add_artist(mark)  # also clips it to the axes patch
     return fig
+
+
+def find_watermarks(ax: Axes) -> list[Text]:
+    """The watermark texts that :func:`add_watermark` put on ``ax`` (empty if none)."""
+    return [a for a in ax.get_children() if isinstance(a, Text) and a.get_gid() == _WATERMARK_GID]
 
 
 def _check_frame(df: object, func: str, arg: str) -> pd.DataFrame:
