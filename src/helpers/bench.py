@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from helpers import config
-from helpers.pipeline import KERNEL, NOTEBOOK_DAG
+from helpers.kernels import KERNEL
+from helpers.pipeline import NOTEBOOK_DAG
 
 TARGET_RATIO = 2.5
 

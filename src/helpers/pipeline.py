@@ -9,6 +9,8 @@ Usage (from the repository root; ``make report`` does this for you)::
 
 Notebooks run through papermill's Python API (kernel ``python3``, working directory = repository
 root) in one process; those that do not depend on each other run in parallel, at most one per core.
+Each worker keeps one kernel and resets it between notebooks (:mod:`helpers.kernels`);
+``--fresh-kernels`` starts a new kernel for every notebook instead (slower, same outputs).
 A failing cell stops that branch: the partial executed notebook is kept in ``reports/`` and the run
 exits non-zero after printing notebook, cell and error.
 """
@@ -23,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +33,6 @@ from typing import Any
 import yaml
 
 from helpers import config
-
-KERNEL = "python3"
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # silence the loopback-TCP warning on each start
 
 #: notebook -> notebooks whose outputs it reads (00 writes data/processed; analyses read it).
 NOTEBOOK_DAG: dict[str, tuple[str, ...]] = {
@@ -109,28 +109,36 @@ def execute_notebook(
     reports: Path,
     params: dict[str, Any],
     synthetic: bool,
+    pool: Any = None,
 ) -> NotebookRun:
-    """Execute one notebook with papermill and render its code-free HTML."""
+    """Execute one notebook with papermill and render its code-free HTML.
+
+    With a :class:`helpers.kernels.KernelPool` the notebook runs on one of its kernels (reset
+    afterwards); without, papermill starts and stops a kernel for it.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from helpers import report
+    from helpers import kernels, report
 
     source = root / "notebooks" / f"{name}.ipynb"
     run = NotebookRun(name, output=reports / f"{name}.ipynb", html=reports / f"{name}.html")
     injected = {k: v for k, v in params.items() if k in declared_parameters(source)}
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(run.output),
-            parameters=injected,
-            kernel_name=KERNEL,
-            cwd=str(root),
-            progress_bar=False,
-            log_output=False,
-            extra_arguments=KERNEL_ARGS,
-        )
+        with pool.kernel() if pool else nullcontext() as km:
+            engine = {"engine_name": kernels.ENGINE, "km": km} if km else {}
+            papermill.execute_notebook(
+                str(source),
+                str(run.output),
+                parameters=injected,
+                kernel_name=kernels.KERNEL,
+                cwd=str(root),
+                progress_bar=False,
+                log_output=False,
+                extra_arguments=list(kernels.KERNEL_ARGS),
+                **engine,
+            )
         run.status = "ok"
     except PapermillExecutionError as exc:
         run.status = "failed"
@@ -151,12 +159,19 @@ def run_pipeline(
     jobs: int,
     log: Callable[[str], None] = print,
     dag: Mapping[str, tuple[str, ...]] = NOTEBOOK_DAG,
+    fresh_kernels: bool = False,
+    reports_dir: Path | None = None,
 ) -> PipelineResult:
-    """Run ``notebooks`` respecting ``dag``; independent ones in parallel (``jobs`` at a time)."""
-    from helpers import io
+    """Run ``notebooks`` respecting ``dag``; independent ones in parallel (``jobs`` at a time).
 
-    reports = root / "reports"
-    reports.mkdir(exist_ok=True)
+    Each of the ``jobs`` workers reuses one kernel, reset between notebooks; with
+    ``fresh_kernels`` every notebook gets a new kernel. Executed notebooks and their HTML go to
+    ``reports_dir`` (default ``<root>/reports``).
+    """
+    from helpers import io, kernels
+
+    reports = Path(reports_dir) if reports_dir else root / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
     raw_dir = config.resolve_path(params["shared"]["raw_dir"], root)
     synthetic = io.is_synthetic(raw_dir)
     result = PipelineResult({n: NotebookRun(n) for n in notebooks})
@@ -172,10 +187,16 @@ def run_pipeline(
             result.runs[d].status in {"failed", "skipped"} for d in dag[name] if d in result.runs
         )
 
+    # Notebooks without prerequisites start at once in a kernel of their own; the pool's kernels
+    # warm up meanwhile for the notebooks that wait on them.
+    pooled = [name for name in notebooks if dag[name]]
+    pool = (
+        kernels.KernelPool(min(jobs, len(pooled)), root) if pooled and not fresh_kernels else None
+    )
     threading.Thread(target=_warm_imports, daemon=True).start()
     pending = list(notebooks)
     futures: dict[Future[NotebookRun], str] = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with pool or nullcontext(), ThreadPoolExecutor(max_workers=jobs) as workers:
         while pending or futures:
             for name in list(pending):
                 if blocked(name):
@@ -187,13 +208,9 @@ def run_pipeline(
                     nb_params = config.notebook_params(params, name)
                     with lock:
                         log(f"  start {name}")
-                    fut = pool.submit(
-                        execute_notebook,
-                        name,
-                        root,
-                        reports,
-                        nb_params,
-                        synthetic,
+                    kernel_pool = pool if name in pooled else None
+                    fut = workers.submit(
+                        execute_notebook, name, root, reports, nb_params, synthetic, kernel_pool
                     )
                     futures[fut] = name
             if not futures:
@@ -243,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="notebooks run at once")
+    parser.add_argument(
+        "--fresh-kernels",
+        action="store_true",
+        help="start a new kernel for every notebook instead of resetting one kernel per worker",
+    )
     parser.add_argument("--no-index", action="store_true", help="skip reports/index.html")
     return parser
 
@@ -266,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = select_notebooks(args.only, NOTEBOOK_DAG)
     started = dt.datetime.now(dt.UTC)
     print(f"Running {len(notebooks)} notebook(s), {args.jobs} at a time, in {root}")
-    result = run_pipeline(root, params, notebooks, max(1, args.jobs))
+    result = run_pipeline(
+        root, params, notebooks, max(1, args.jobs), fresh_kernels=args.fresh_kernels
+    )
     if not args.no_index:
         from helpers import report
 
