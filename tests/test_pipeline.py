@@ -88,3 +88,31 @@ def test_select_notebooks_rejects_unknown_names():
     assert pipeline.select_notebooks(["04_mtor_status"], pipeline.NOTEBOOK_DAG) == [
         "04_mtor_status"
     ]
+
+
+def test_previous_durations_read_papermill_metadata_and_skip_unreadable(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"duration": 4.5}
+    nbformat.write(nb, tmp_path / "slow.ipynb")
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    durations = pipeline.previous_durations(tmp_path, ["slow", "broken", "never_run"])
+    assert durations == {"slow": 4.5}
+
+
+def test_ready_notebooks_start_longest_first_by_the_previous_run(toy_repo):
+    _notebook(toy_repo / "notebooks" / "d.ipynb", "x = 1", "y = x + 2")
+    dag = {"a": (), "c": ("a",), "d": ("a",)}
+    reports = toy_repo / "reports"
+    reports.mkdir()
+    for name, seconds in (("c", 1.0), ("d", 9.0)):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["papermill"] = {"duration": seconds}
+        nbformat.write(nb, reports / f"{name}.ipynb")
+    lines: list[str] = []
+    params = {"shared": {"raw_dir": "data/raw"}, "notebooks": {n: {} for n in dag}}
+    result = pipeline.run_pipeline(
+        toy_repo, params, ["a", "c", "d"], jobs=1, log=lines.append, dag=dag, fresh_kernels=True
+    )
+    assert result.ok
+    starts = [line.split()[-1] for line in lines if line.startswith("  start")]
+    assert starts == ["a", "d", "c"]

@@ -136,6 +136,7 @@ def execute_notebook(
                 cwd=str(root),
                 progress_bar=False,
                 log_output=False,
+                request_save_on_cell_execute=False,
                 extra_arguments=list(kernels.KERNEL_ARGS),
                 **engine,
             )
@@ -194,7 +195,9 @@ def run_pipeline(
         kernels.KernelPool(min(jobs, len(pooled)), root) if pooled and not fresh_kernels else None
     )
     threading.Thread(target=_warm_imports, daemon=True).start()
-    pending = list(notebooks)
+    # Longest first (by the previous run's times) so that no long notebook starts last.
+    expected = previous_durations(reports, notebooks)
+    pending = sorted(notebooks, key=lambda n: -expected.get(n, float("inf")))
     futures: dict[Future[NotebookRun], str] = {}
     with pool or nullcontext(), ThreadPoolExecutor(max_workers=jobs) as workers:
         while pending or futures:
@@ -203,7 +206,7 @@ def run_pipeline(
                     pending.remove(name)
                     result.runs[name].status = "skipped"
                     log(f"  skip  {name} (a prerequisite failed)")
-                elif ready(name):
+                elif ready(name) and len(futures) < jobs:
                     pending.remove(name)
                     nb_params = config.notebook_params(params, name)
                     with lock:
@@ -227,6 +230,24 @@ def run_pipeline(
                         log(f"        partial notebook kept for inspection: {run.output}")
     result.seconds = time.perf_counter() - start
     return result
+
+
+def previous_durations(reports: Path, notebooks: list[str]) -> dict[str, float]:
+    """Seconds each notebook took in the last run (papermill metadata of ``reports/<name>.ipynb``).
+
+    Notebooks never run, or whose executed copy cannot be read, are left out.
+    """
+    import json
+
+    out = {}
+    for name in notebooks:
+        path = reports / f"{name}.ipynb"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]
+            out[name] = float(meta["duration"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def default_jobs() -> int:

@@ -13,6 +13,7 @@ import html
 import json
 import platform
 import subprocess
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,14 +71,24 @@ code,pre{font-size:12px;background:#f6f6f6} pre{padding:8px;overflow-x:auto}
 def render_notebook_html(executed: Path, synthetic: bool) -> str:
     """Executed notebook -> standalone HTML without code cells or prompts."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _html_exporter().from_notebook_node(nb)
     return _with_banner(body, synthetic)
+
+
+_EXPORTERS = threading.local()
+
+
+def _html_exporter() -> Any:
+    """One code-free HTML exporter per thread: building one compiles its templates (~0.1 s)."""
+    if not hasattr(_EXPORTERS, "html"):
+        from nbconvert import HTMLExporter
+
+        _EXPORTERS.html = HTMLExporter(
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        )
+    return _EXPORTERS.html
 
 
 def _with_banner(page: str, synthetic: bool) -> str:
