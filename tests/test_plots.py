@@ -480,6 +480,25 @@ def test_swimmer_bars_sorted_by_duration_with_markers_and_arrows(close_figs):
     assert ax.get_xlim()[1] > 12.5
 
 
+def test_swimmer_of_a_large_cohort_stays_page_high_without_unreadable_identifiers(close_figs):
+    n = 360
+    frame = pd.DataFrame(
+        {
+            "subject": [f"P{i:03d}" for i in range(n)],
+            "start": 0.0,
+            "end": np.linspace(0.5, 24.0, n),
+            "ongoing": False,
+        }
+    )
+    fig = plots.plot_swimmer(frame)
+    close_figs(fig)
+    ax = fig.axes[0]
+    assert fig.get_size_inches()[1] == pytest.approx(11.0)
+    assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == n
+    assert ax.get_yticklabels() == []
+    assert "n = 360" in ax.get_ylabel()
+
+
 def test_swimmer_without_optional_columns(close_figs):
     fig = plots.plot_swimmer(swim_frame()[["subject", "start", "end", "ongoing"]])
     close_figs(fig)

@@ -164,6 +164,11 @@ _STYLE: Mapping[str, Any] = MappingProxyType(
 _MONTH_LOCATOR = functools.partial(MaxNLocator, nbins=8, steps=[1, 2, 3, 6, 10])
 _REF_LINE = MappingProxyType({"color": "#555555", "linestyle": "--", "linewidth": 0.9})
 _WATERMARK_GID = "synthetic_watermark"
+# Swimmer plots: a row per patient up to a page-high figure; beyond it rows get thinner and,
+# once too thin for a readable identifier, the identifiers are dropped.
+_SWIM_ROW_IN = 0.24
+_SWIM_MAX_HEIGHT_IN = 11.0
+_SWIM_MAX_LABELLED = 60
 
 _F = TypeVar("_F", bound=Callable[..., Figure])
 
@@ -796,6 +801,8 @@ def plot_swimmer(
 
     Bars run from ``start`` to ``end`` (months since treatment start), sorted by duration
     (longest on top) and coloured by best overall response when a ``bor`` column is given.
+    Each patient gets a 0.24-inch row up to an 11-inch-high figure, thinner rows beyond; patient
+    identifiers label the rows for up to 60 patients (beyond, they could not be read).
     Markers: response onset (triangle), progression (X), death (square); an arrow at the bar
     end marks treatment ongoing at the data cut-off. Events after the end of treatment (e.g.
     death during follow-up) are drawn beyond the bar.
@@ -813,7 +820,8 @@ def plot_swimmer(
     """
     data = _swim_input(swim)
     n = len(data)
-    fig, ax = _new_axes(ax, figsize or (7.0, max(3.0, 0.24 * n + 1.4)), "plot_swimmer")
+    row_in = min(_SWIM_ROW_IN, (_SWIM_MAX_HEIGHT_IN - 1.4) / n)
+    fig, ax = _new_axes(ax, figsize or (7.0, max(3.0, row_in * n + 1.4)), "plot_swimmer")
     y = np.arange(n)
     has_bor = data["bor"].notna().all()
     colours = [BOR_COLOURS[b] for b in data["bor"]] if has_bor else PALETTE["blue"]
@@ -859,7 +867,11 @@ def plot_swimmer(
                 Line2D([], [], linestyle="none", markeredgecolor="white", label=label, **style)
             )
 
-    ax.set_yticks(y, data["subject"], fontsize=8 if n <= 30 else 6.5)
+    if n <= _SWIM_MAX_LABELLED:
+        ax.set_yticks(y, data["subject"], fontsize=8 if n <= 30 else 6.5)
+    else:  # identifiers would overlap: the plot shows the distribution, the table the patients
+        ax.set_yticks([])
+        ax.set_ylabel(f"Patients (n = {n}), longest on treatment at the top")
     ax.set_ylim(n - 0.4, -0.6)
     ax.set_xlim(0, x_max + 2.5 * arrow_len)
     ax.xaxis.set_major_locator(_MONTH_LOCATOR())
