@@ -142,7 +142,7 @@ class KernelPool:
         self.size = size
         self.cwd = Path(cwd)
         self.warm_modules = tuple(warm_modules)
-        self._idle: queue.Queue[KernelManager | BaseException] = queue.Queue()
+        self._idle: queue.Queue[KernelManager | Exception] = queue.Queue()
         self._all: list[KernelManager] = []
         self._starters: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -166,7 +166,7 @@ class KernelPool:
         for _ in range(count):
             try:
                 km = start_kernel(self.cwd, warm_modules)
-            except BaseException as exc:  # handed to the waiting worker, which raises it
+            except Exception as exc:  # handed to the waiting worker, which raises it
                 self._idle.put(exc)
                 continue
             with self._lock:
@@ -176,7 +176,7 @@ class KernelPool:
     def acquire(self) -> KernelManager:
         """Wait for an idle kernel and return it (use at most ``size`` workers)."""
         item = self._idle.get()
-        if isinstance(item, BaseException):
+        if isinstance(item, Exception):
             raise KernelError(f"A kernel could not be started: {item}") from item
         return item
 

@@ -108,18 +108,18 @@ def execute_notebook(
     root: Path,
     reports: Path,
     params: dict[str, Any],
-    synthetic: bool,
     pool: Any = None,
 ) -> NotebookRun:
-    """Execute one notebook with papermill and render its code-free HTML.
+    """Execute one notebook with papermill; the executed copy goes to ``reports``.
 
     With a :class:`helpers.kernels.KernelPool` the notebook runs on one of its kernels (reset
-    afterwards); without, papermill starts and stops a kernel for it.
+    afterwards); without, papermill starts and stops a kernel for it. A failing cell still writes
+    the executed notebook, up to and including that cell.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from helpers import kernels, report
+    from helpers import kernels
 
     source = root / "notebooks" / f"{name}.ipynb"
     run = NotebookRun(name, output=reports / f"{name}.ipynb", html=reports / f"{name}.html")
@@ -148,9 +148,17 @@ def execute_notebook(
         run.status = "failed"
         run.error = f"{type(exc).__name__}: {exc}"
     run.seconds = time.perf_counter() - start
-    if run.output.is_file():
-        run.html.write_text(report.render_notebook_html(run.output, synthetic), encoding="utf-8")
     return run
+
+
+def render_html(run: NotebookRun, synthetic: bool) -> None:
+    """Write the code-free HTML of an executed notebook (``run.html``); ``None`` if none exists."""
+    from helpers import report
+
+    if run.output is None or not run.output.is_file():
+        run.html = None
+        return
+    run.html.write_text(report.render_notebook_html(run.output, synthetic), encoding="utf-8")
 
 
 def run_pipeline(
@@ -199,7 +207,11 @@ def run_pipeline(
     expected = previous_durations(reports, notebooks)
     pending = sorted(notebooks, key=lambda n: -expected.get(n, float("inf")))
     futures: dict[Future[NotebookRun], str] = {}
-    with pool or nullcontext(), ThreadPoolExecutor(max_workers=jobs) as workers:
+    renders: dict[Future[None], str] = {}
+    # HTML is rendered on a thread of its own so that dependants start as soon as a notebook's
+    # kernel is done (rendering a long QC listing takes seconds on a large cohort).
+    renderer = ThreadPoolExecutor(max_workers=1)
+    with pool or nullcontext(), ThreadPoolExecutor(max_workers=jobs) as workers, renderer:
         while pending or futures:
             for name in list(pending):
                 if blocked(name):
@@ -213,7 +225,7 @@ def run_pipeline(
                         log(f"  start {name}")
                     kernel_pool = pool if name in pooled else None
                     fut = workers.submit(
-                        execute_notebook, name, root, reports, nb_params, synthetic, kernel_pool
+                        execute_notebook, name, root, reports, nb_params, kernel_pool
                     )
                     futures[fut] = name
             if not futures:
@@ -222,12 +234,17 @@ def run_pipeline(
             for fut in done:
                 run = fut.result()
                 result.runs[futures.pop(fut)] = run
+                renders[renderer.submit(render_html, run, synthetic)] = run.name
                 with lock:
                     if run.status == "ok":
                         log(f"  done  {run.name} in {run.seconds:.1f} s")
                     else:
                         log(f"  FAIL  {run.name}: {run.error}")
                         log(f"        partial notebook kept for inspection: {run.output}")
+        for fut, name in renders.items():
+            if fut.exception() is not None:
+                result.runs[name].html = None
+                log(f"  HTML  {name} could not be rendered: {fut.exception()}")
     result.seconds = time.perf_counter() - start
     return result
 
