@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import io
 from helpers.rates import summarise_response_rates
 from helpers.recist import (
     TIMEPOINT_RESPONSES,
@@ -885,3 +886,13 @@ def test_lesions_to_confirmed_orr_end_to_end_two_patients_hand_worked():
     rates = summarise_response_rates(bor, response_col="bor", sd_duration_col="sd_duration_days")
     assert rates["n"].tolist() == [1, 2, 1]  # ORR, DCR, CBR (SD of 42 d < 24 weeks)
     assert rates["parameter"].iloc[0] == "ORR (CR+PR), treated (N=2)"
+
+
+@pytest.mark.parametrize("trial", ["her2_ctc_tdm1", "everolimus_nk"])
+def test_timepoints_do_not_depend_on_the_row_order_of_the_lesion_table(demo_raw_dir, trial):
+    lesions = io.load_raw_table(demo_raw_dir / trial / "tumour_lesions.csv")
+    expected = derive_timepoint_response(lesions)
+    shuffled = derive_timepoint_response(lesions.sample(frac=1.0, random_state=7))
+    # Sums may differ in the last bit when the lesions are added in another order.
+    pd.testing.assert_frame_equal(shuffled, expected, check_exact=False, rtol=1e-12)
+    assert len(expected) > 50

@@ -9,6 +9,7 @@ admiralonco ``derive_param_confirmed_bor`` / ``derive_param_bor``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from dataclasses import dataclass
@@ -222,62 +223,106 @@ def _overall_response(target: str, non_target: str, new_lesion: bool) -> str:
 
 
 @dataclass(frozen=True)
-class _Baseline:
-    target_ids: pd.Index
-    is_node: np.ndarray
-    non_target_ids: pd.Index
-    non_target_is_node: np.ndarray
-    target_sum: float
+class _Visits:
+    """Post-baseline visits of all subjects, sorted by subject then date, with lesion arrays.
+
+    ``target_at[i]`` / ``status_at[i]`` slice the flat arrays for visit ``i``: the diameters and
+    non-target statuses of the subject's baseline lesions, in baseline order (NaN/None when the
+    lesion has no row at that visit).
+    """
+
+    table: pd.DataFrame  # subject_id, visit, assessment_date, new_lesion
+    diameters: np.ndarray
+    target_at: np.ndarray  # offsets, len(table) + 1
+    statuses: np.ndarray
+    status_at: np.ndarray
 
 
-def _subject_baseline(baseline: pd.DataFrame) -> _Baseline:
-    targets = baseline[baseline["lesion_category"] == "target"].set_index("lesion_id")
-    non_targets = baseline[baseline["lesion_category"] == "non_target"].set_index("lesion_id")
-    return _Baseline(
-        target_ids=targets.index,
-        is_node=targets["lymph_node"].eq("Y").to_numpy(),
-        non_target_ids=non_targets.index,
-        non_target_is_node=non_targets["lymph_node"].eq("Y").to_numpy(),
-        target_sum=float(targets["diameter_mm"].sum()) if len(targets) else math.nan,
+def _visit_table(post: pd.DataFrame) -> pd.DataFrame:
+    # Earliest imaging date of the visit: conservative for progression dates. Ties on the date
+    # keep the visits in label order.
+    visits = (
+        post.assign(new_lesion=post["lesion_category"].eq("new"))
+        .groupby(["subject_id", "visit"], sort=True)
+        .agg(assessment_date=("assessment_date", "min"), new_lesion=("new_lesion", "any"))
+        .reset_index()
+    )
+    order = visits.sort_values(["subject_id", "assessment_date", "visit"], kind="stable").index
+    return visits.loc[order].reset_index(drop=True)
+
+
+def _lesions_at_visits(
+    visits: pd.DataFrame, base: pd.DataFrame, post: pd.DataFrame, value: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values of each subject's baseline lesions ``base`` at each visit; flat array + offsets."""
+    grid = (
+        visits[["subject_id", "visit"]]
+        .rename_axis("visit_index")
+        .reset_index()
+        .merge(base[["subject_id", "lesion_id", "order"]], on="subject_id")
+        .merge(post[["subject_id", "visit", "lesion_id", value]], how="left")
+        .sort_values(["visit_index", "order"], kind="stable")
+    )
+    counts = np.bincount(grid["visit_index"].to_numpy(), minlength=len(visits))
+    return grid[value].to_numpy(), np.concatenate([[0], np.cumsum(counts)])
+
+
+def _collect_visits(
+    data: pd.DataFrame, targets: pd.DataFrame, non_targets: pd.DataFrame
+) -> _Visits:
+    post = data[data["visit"] != _BASELINE]
+    visits = _visit_table(post)
+    diameters, target_at = _lesions_at_visits(visits, targets, post, "diameter_mm")
+    statuses, status_at = _lesions_at_visits(visits, non_targets, post, "non_target_status")
+    return _Visits(visits, diameters.astype(float), target_at, statuses.astype(object), status_at)
+
+
+def _baseline_lesions(baseline: pd.DataFrame, category: str) -> pd.DataFrame:
+    """Baseline lesions of one category, numbered in their baseline row order per subject."""
+    lesions = baseline[baseline["lesion_category"] == category]
+    return lesions.assign(
+        order=lesions.groupby("subject_id").cumcount(), is_node=lesions["lymph_node"].eq("Y")
     )
 
 
-def _subject_timepoints(subject: pd.DataFrame, base: _Baseline) -> list[dict]:
-    post = subject[subject["visit"] != _BASELINE]
-    # Earliest imaging date of the visit: conservative for progression dates.
-    visit_dates = post.groupby("visit")["assessment_date"].min().sort_values(kind="stable")
-    has_targets = len(base.target_ids) > 0
-    nadir = base.target_sum
+def _subject_timepoints(
+    subject_id: str,
+    visit_rows: range,
+    visits: _Visits,
+    target_nodes: np.ndarray,
+    nt_nodes: np.ndarray,
+    baseline_sum: float,
+) -> list[dict]:
+    """Time-point rows of one subject; ``visit_rows`` index ``visits.table`` in date order."""
+    has_targets = len(target_nodes) > 0
+    nadir = baseline_sum
     after_cr = False
     rows = []
-    by_visit = dict(tuple(post.groupby("visit", sort=False)))
-    for visit, date in visit_dates.items():
-        rows_v = by_visit[visit].set_index("lesion_id")
+    table = visits.table
+    for i in visit_rows:
         target_sum = math.nan
         if has_targets:
-            diam = rows_v["diameter_mm"].reindex(base.target_ids).to_numpy(dtype=float)
-            target, target_sum = _target_response(
-                diam, base.is_node, base.target_sum, nadir, after_cr
-            )
+            diam = visits.diameters[visits.target_at[i] : visits.target_at[i + 1]]
+            target, target_sum = _target_response(diam, target_nodes, baseline_sum, nadir, after_cr)
         else:
             target = "NOT_APPLICABLE"
-        if len(base.non_target_ids):
-            statuses = rows_v["non_target_status"].reindex(base.non_target_ids).to_numpy(object)
-            non_target = _non_target_response(statuses, base.non_target_is_node, after_cr)
+        if len(nt_nodes):
+            statuses = visits.statuses[visits.status_at[i] : visits.status_at[i + 1]]
+            non_target = _non_target_response(statuses, nt_nodes, after_cr)
         else:
             non_target = "NOT_APPLICABLE"
-        new_lesion = bool((rows_v["lesion_category"] == "new").any())
+        new_lesion = bool(table.at[i, "new_lesion"])
         overall = _overall_response(target, non_target, new_lesion)
         rows.append(
             {
-                "subject_id": subject["subject_id"].iloc[0],
-                "visit": visit,
-                "assessment_date": date,
+                "subject_id": subject_id,
+                "visit": table.at[i, "visit"],
+                "assessment_date": table.at[i, "assessment_date"],
                 "target_sum_mm": target_sum,
-                "baseline_sum_mm": base.target_sum,
+                "baseline_sum_mm": baseline_sum,
                 "nadir_sum_mm": nadir,
-                "pchg_baseline": 100 * (target_sum - base.target_sum) / base.target_sum
-                if has_targets and base.target_sum > 0
+                "pchg_baseline": 100 * (target_sum - baseline_sum) / baseline_sum
+                if has_targets and baseline_sum > 0
                 else math.nan,
                 "chg_nadir_mm": target_sum - nadir,
                 "target_response": target,
@@ -349,10 +394,34 @@ def derive_timepoint_response(lesions: pd.DataFrame) -> pd.DataFrame:
     data = _prepare_lesions(lesions)
     baseline = _check_baseline(data)
     _check_lesion_identity(data, baseline)
-    baselines = dict(tuple(baseline.groupby("subject_id", sort=False)))
+    targets = _baseline_lesions(baseline, "target")
+    non_targets = _baseline_lesions(baseline, "non_target")
+    visits = _collect_visits(data, targets, non_targets)
+    # Lesion-level work is done above on whole columns; only the nadir and the after-CR rule,
+    # which depend on the previous visit, are walked through visit by visit.
+    target_nodes = {k: g["is_node"].to_numpy() for k, g in targets.groupby("subject_id")}
+    nt_nodes = {k: g["is_node"].to_numpy() for k, g in non_targets.groupby("subject_id")}
+    # Series.sum per subject, not groupby().sum(): the latter sums in another order, and the
+    # last bit of a sum can decide a boundary case (exactly -30 %).
+    baseline_sums = {k: float(g.sum()) for k, g in targets.groupby("subject_id")["diameter_mm"]}
+    no_lesion = np.array([], dtype=bool)
     rows: list[dict] = []
-    for subject_id, subject in data.groupby("subject_id", sort=True):
-        rows.extend(_subject_timepoints(subject, _subject_baseline(baselines[subject_id])))
+    subject_ids = visits.table["subject_id"].to_numpy()
+    # Visits are sorted by subject: each subject is a run between two change points.
+    changes = np.flatnonzero(subject_ids[1:] != subject_ids[:-1]) + 1
+    bounds = np.r_[0, changes, len(subject_ids)] if len(subject_ids) else []
+    for first, stop in itertools.pairwise(bounds):
+        subject_id = subject_ids[first]
+        rows.extend(
+            _subject_timepoints(
+                subject_id,
+                range(first, stop),
+                visits,
+                target_nodes.get(subject_id, no_lesion),
+                nt_nodes.get(subject_id, no_lesion),
+                baseline_sums.get(subject_id, math.nan),
+            )
+        )
     out = pd.DataFrame(rows, columns=_TIMEPOINT_COLUMNS)
     out["assessment_date"] = pd.to_datetime(out["assessment_date"])
     float_cols = _TIMEPOINT_COLUMNS[3:8]
