@@ -402,7 +402,8 @@ def _rule_western(ctx: _Context) -> list[Problem]:
     wb = ctx.typed["western_blot"]
     out = []
     for column in ("lane_type", "subject_id", "visit"):
-        n = wb.groupby(["membrane_id", "lane"])[column].transform(lambda s: s.fillna("").nunique())
+        values = wb[column].astype(object).where(wb[column].notna(), "")  # empty counts as a value
+        n = values.groupby([wb["membrane_id"], wb["lane"]]).transform("nunique")
         out += ctx.flag(
             "western_blot",
             n > 1,
