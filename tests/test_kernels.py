@@ -105,11 +105,11 @@ def test_fresh_kernels_mode_gives_the_same_probe_as_a_reused_kernel(leaky_repo):
 def test_pool_replaces_a_kernel_that_died(tmp_path: Path):
     with kernels.KernelPool(1, tmp_path, warm_modules=()) as pool:
         km = pool.acquire()
-        km.shutdown_kernel(now=True)
+        kernels.shutdown_kernel(km)
         pool.release(km)
         replacement = pool.acquire()
         assert replacement is not km
-        assert replacement.is_alive()
+        assert kernels.is_alive(replacement)
         kernels.run_code(replacement, "x = 1")
         pool.release(replacement)
 
@@ -126,7 +126,7 @@ def test_run_code_raises_kernel_error_with_the_exception(tmp_path: Path):
         with pytest.raises(kernels.KernelError, match="ZeroDivisionError"):
             kernels.run_code(km, "1 / 0")
     finally:
-        km.shutdown_kernel(now=True)
+        kernels.shutdown_kernel(km)
 
 
 def test_pool_needs_at_least_one_kernel(tmp_path: Path):

@@ -116,3 +116,33 @@ def test_ready_notebooks_start_longest_first_by_the_previous_run(toy_repo):
     assert result.ok
     starts = [line.split()[-1] for line in lines if line.startswith("  start")]
     assert starts == ["a", "d", "c"]
+
+
+def test_a_kernel_that_dies_fails_its_notebook_and_is_replaced_for_the_next(toy_repo):
+    _notebook(toy_repo / "notebooks" / "dies.ipynb", "x = 1", "import os\nos._exit(1)")
+    dag = {"a": (), "dies": ("a",), "c": ("a",)}
+    lines: list[str] = []
+    params = {"shared": {"raw_dir": "data/raw"}, "notebooks": {n: {} for n in dag}}
+    result = pipeline.run_pipeline(
+        toy_repo, params, ["a", "dies", "c"], jobs=1, log=lines.append, dag=dag
+    )
+    assert result.runs["dies"].status == "failed"
+    assert "DeadKernelError" in result.runs["dies"].error
+    assert result.runs["c"].status == "ok"  # ran on a new kernel after the dead one
+    assert any(line.startswith("  FAIL  dies") for line in lines)
+
+
+def test_html_that_cannot_be_rendered_is_reported_and_the_run_still_counts(toy_repo, monkeypatch):
+    from helpers import report
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("template missing")
+
+    monkeypatch.setattr(report, "render_notebook_html", broken)
+    lines: list[str] = []
+    result = pipeline.run_pipeline(toy_repo, _params(), ["a"], jobs=1, log=lines.append, dag=DAG)
+    assert result.runs["a"].status == "ok"
+    assert result.runs["a"].html is None
+    assert any(
+        "HTML  a could not be rendered: RuntimeError: template missing" in ln for ln in lines
+    )

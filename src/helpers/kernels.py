@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.log import logger
@@ -102,13 +103,12 @@ class ReusedKernelEngine(NBClientEngine):
 papermill_engines.register(ENGINE, ReusedKernelEngine)
 
 
-def run_code(km: KernelManager, code: str) -> None:
-    """Run ``code`` silently in ``km``'s kernel (no history, no counter); raise if it fails."""
+async def _run_code(km: AsyncKernelManager, code: str) -> None:
     kc = km.client()
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=TIMEOUT)
-        reply = kc.execute_interactive(
+        await kc.wait_for_ready(timeout=TIMEOUT)
+        reply = await kc.execute_interactive(
             code, silent=True, store_history=False, timeout=TIMEOUT, output_hook=lambda _: None
         )
     finally:
@@ -118,14 +118,32 @@ def run_code(km: KernelManager, code: str) -> None:
         raise KernelError(f"{content.get('ename')}: {content.get('evalue')}")
 
 
-def start_kernel(cwd: Path, warm_modules: Sequence[str] = ()) -> KernelManager:
-    """Start a ``python3`` kernel in ``cwd``, snapshot its state and import ``warm_modules``."""
-    km = KernelManager(kernel_name=KERNEL)
-    km.start_kernel(cwd=str(cwd), extra_arguments=list(KERNEL_ARGS))
+#: Run ``code`` silently in ``km``'s kernel (no history, no counter); raise if it fails.
+run_code = run_sync(_run_code)
+
+
+def is_alive(km: AsyncKernelManager) -> bool:
+    """True while the kernel process runs."""
+    return bool(run_sync(km.is_alive)())
+
+
+def shutdown_kernel(km: AsyncKernelManager) -> None:
+    """Stop the kernel at once (its state is not needed any more)."""
+    run_sync(km.shutdown_kernel)(now=True)
+
+
+def start_kernel(cwd: Path, warm_modules: Sequence[str] = ()) -> AsyncKernelManager:
+    """Start a ``python3`` kernel in ``cwd``, snapshot its state and import ``warm_modules``.
+
+    The manager is asynchronous, like the ones nbclient makes itself: with a blocking client,
+    nbclient would wait forever for the output of a cell whose kernel died.
+    """
+    km = AsyncKernelManager(kernel_name=KERNEL)
+    run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=list(KERNEL_ARGS))
     try:
         run_code(km, f"{STATE_MODULE}.prepare({list(warm_modules)!r})")
     except Exception:
-        km.shutdown_kernel(now=True)
+        shutdown_kernel(km)
         raise
     return km
 
@@ -142,8 +160,8 @@ class KernelPool:
         self.size = size
         self.cwd = Path(cwd)
         self.warm_modules = tuple(warm_modules)
-        self._idle: queue.Queue[KernelManager | Exception] = queue.Queue()
-        self._all: list[KernelManager] = []
+        self._idle: queue.Queue[AsyncKernelManager | Exception] = queue.Queue()
+        self._all: list[AsyncKernelManager] = []
         self._starters: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -173,17 +191,17 @@ class KernelPool:
                 self._all.append(km)
             self._idle.put(km)
 
-    def acquire(self) -> KernelManager:
+    def acquire(self) -> AsyncKernelManager:
         """Wait for an idle kernel and return it (use at most ``size`` workers)."""
         item = self._idle.get()
         if isinstance(item, Exception):
             raise KernelError(f"A kernel could not be started: {item}") from item
         return item
 
-    def release(self, km: KernelManager) -> None:
+    def release(self, km: AsyncKernelManager) -> None:
         """Reset ``km`` for the next notebook; replace it if it died or cannot be reset."""
         try:
-            if not km.is_alive():
+            if not is_alive(km):
                 raise KernelError("the kernel died")
             run_code(km, f"{STATE_MODULE}.reset()")
         except Exception:
@@ -193,7 +211,7 @@ class KernelPool:
         self._idle.put(km)
 
     @contextmanager
-    def kernel(self) -> Iterator[KernelManager]:
+    def kernel(self) -> Iterator[AsyncKernelManager]:
         """``with pool.kernel() as km:`` acquire, use, release."""
         km = self.acquire()
         try:
@@ -201,11 +219,11 @@ class KernelPool:
         finally:
             self.release(km)
 
-    def _discard(self, km: KernelManager) -> None:
+    def _discard(self, km: AsyncKernelManager) -> None:
         with self._lock:
             if km in self._all:
                 self._all.remove(km)
-        km.shutdown_kernel(now=True)
+        shutdown_kernel(km)
 
     def shutdown(self) -> None:
         """Shut every kernel down, including any still starting (idempotent)."""
@@ -214,4 +232,4 @@ class KernelPool:
         with self._lock:
             kernels, self._all = self._all, []
         for km in kernels:
-            km.shutdown_kernel(now=True)
+            shutdown_kernel(km)

@@ -174,36 +174,19 @@ def run_pipeline(
     """Run ``notebooks`` respecting ``dag``; independent ones in parallel (``jobs`` at a time).
 
     Each of the ``jobs`` workers reuses one kernel, reset between notebooks; with
-    ``fresh_kernels`` every notebook gets a new kernel. Executed notebooks and their HTML go to
-    ``reports_dir`` (default ``<root>/reports``).
+    ``fresh_kernels`` every notebook gets a new kernel. Ready notebooks start longest first (by
+    the previous run's times). Executed notebooks and their HTML go to ``reports_dir`` (default
+    ``<root>/reports``).
     """
-    from helpers import io, kernels
+    from helpers import io
 
     reports = Path(reports_dir) if reports_dir else root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    raw_dir = config.resolve_path(params["shared"]["raw_dir"], root)
-    synthetic = io.is_synthetic(raw_dir)
+    synthetic = io.is_synthetic(config.resolve_path(params["shared"]["raw_dir"], root))
     result = PipelineResult({n: NotebookRun(n) for n in notebooks})
-    lock = threading.Lock()
     start = time.perf_counter()
-
-    def ready(name: str) -> bool:
-        deps = [d for d in dag[name] if d in result.runs]
-        return all(result.runs[d].status == "ok" for d in deps)
-
-    def blocked(name: str) -> bool:
-        return any(
-            result.runs[d].status in {"failed", "skipped"} for d in dag[name] if d in result.runs
-        )
-
-    # Notebooks without prerequisites start at once in a kernel of their own; the pool's kernels
-    # warm up meanwhile for the notebooks that wait on them.
-    pooled = [name for name in notebooks if dag[name]]
-    pool = (
-        kernels.KernelPool(min(jobs, len(pooled)), root) if pooled and not fresh_kernels else None
-    )
+    pool, pooled = _kernel_pool(root, notebooks, dag, jobs, fresh_kernels)
     threading.Thread(target=_warm_imports, daemon=True).start()
-    # Longest first (by the previous run's times) so that no long notebook starts last.
     expected = previous_durations(reports, notebooks)
     pending = sorted(notebooks, key=lambda n: -expected.get(n, float("inf")))
     futures: dict[Future[NotebookRun], str] = {}
@@ -214,39 +197,78 @@ def run_pipeline(
     with pool or nullcontext(), ThreadPoolExecutor(max_workers=jobs) as workers, renderer:
         while pending or futures:
             for name in list(pending):
-                if blocked(name):
+                state = _readiness(name, dag, result)
+                if state == "blocked":
                     pending.remove(name)
                     result.runs[name].status = "skipped"
                     log(f"  skip  {name} (a prerequisite failed)")
-                elif ready(name) and len(futures) < jobs:
+                elif state == "ready" and len(futures) < jobs:
                     pending.remove(name)
+                    log(f"  start {name}")
                     nb_params = config.notebook_params(params, name)
-                    with lock:
-                        log(f"  start {name}")
-                    kernel_pool = pool if name in pooled else None
-                    fut = workers.submit(
-                        execute_notebook, name, root, reports, nb_params, kernel_pool
-                    )
+                    nb_pool = pool if name in pooled else None
+                    fut = workers.submit(execute_notebook, name, root, reports, nb_params, nb_pool)
                     futures[fut] = name
             if not futures:
                 break
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for fut in done:
-                run = fut.result()
-                result.runs[futures.pop(fut)] = run
+                run = result.runs[futures.pop(fut)] = fut.result()
                 renders[renderer.submit(render_html, run, synthetic)] = run.name
-                with lock:
-                    if run.status == "ok":
-                        log(f"  done  {run.name} in {run.seconds:.1f} s")
-                    else:
-                        log(f"  FAIL  {run.name}: {run.error}")
-                        log(f"        partial notebook kept for inspection: {run.output}")
-        for fut, name in renders.items():
-            if fut.exception() is not None:
-                result.runs[name].html = None
-                log(f"  HTML  {name} could not be rendered: {fut.exception()}")
+                _log_outcome(run, log)
+        _collect_renders(renders, result, log)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _kernel_pool(
+    root: Path,
+    notebooks: list[str],
+    dag: Mapping[str, tuple[str, ...]],
+    jobs: int,
+    fresh_kernels: bool,
+) -> tuple[Any, list[str]]:
+    """The pool of reused kernels (``None`` with fresh kernels) and the notebooks that use it.
+
+    Notebooks without prerequisites start at once in a kernel of their own; the pool's kernels
+    warm up meanwhile for the notebooks that wait on them.
+    """
+    from helpers import kernels
+
+    pooled = [name for name in notebooks if dag[name]]
+    if fresh_kernels or not pooled:
+        return None, []
+    return kernels.KernelPool(min(jobs, len(pooled)), root), pooled
+
+
+def _readiness(name: str, dag: Mapping[str, tuple[str, ...]], result: PipelineResult) -> str:
+    """``"ready"``, ``"blocked"`` (a prerequisite failed or was skipped) or ``"waiting"``."""
+    states = [result.runs[d].status for d in dag[name] if d in result.runs]
+    if any(s in {"failed", "skipped"} for s in states):
+        return "blocked"
+    return "ready" if all(s == "ok" for s in states) else "waiting"
+
+
+def _log_outcome(run: NotebookRun, log: Callable[[str], None]) -> None:
+    if run.status == "ok":
+        log(f"  done  {run.name} in {run.seconds:.1f} s")
+    else:
+        log(f"  FAIL  {run.name}: {run.error}")
+        if run.output is not None and run.output.is_file():
+            log(f"        partial notebook kept for inspection: {run.output}")
+        else:
+            log("        no executed notebook was written (the kernel stopped before a cell ended)")
+
+
+def _collect_renders(
+    renders: Mapping[Future[None], str], result: PipelineResult, log: Callable[[str], None]
+) -> None:
+    """Wait for the HTML renderings; a failed one is reported, the notebook's status stands."""
+    for fut, name in renders.items():
+        error = fut.exception()
+        if error is not None:
+            result.runs[name].html = None
+            log(f"  HTML  {name} could not be rendered: {type(error).__name__}: {error}")
 
 
 def previous_durations(reports: Path, notebooks: list[str]) -> dict[str, float]:
