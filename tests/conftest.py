@@ -7,8 +7,10 @@ takes: CSV files on disk → ``io.load_raw_trial`` → ``validation.validate_tri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from helpers import config, derive, io, schemas, simulate, validation
@@ -46,3 +48,22 @@ def demo_datasets(demo_raw_dir: Path) -> dict[str, dict]:
             (t, derive.DERIVATIONS[t](tables, params)) for t, tables in validated.items()
         )
     }
+
+
+def _write_notebook(path: Path, parameters: str, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# test"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="session")
+def write_notebook() -> Callable[[Path, str, str], None]:
+    """``write_notebook(path, parameters, body)``: markdown, ``parameters`` and body cells."""
+    return _write_notebook

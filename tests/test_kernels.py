@@ -45,27 +45,16 @@ state = {
 open(out, "w").write(json.dumps(state))
 """
 
-
-def _notebook(path: Path, body: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('out = "probe.json"')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
+OUT = 'out = "probe.json"'  # the parameters cell of every test notebook
 
 
 @pytest.fixture
-def leaky_repo(tmp_path: Path) -> Path:
+def leaky_repo(tmp_path: Path, write_notebook) -> Path:
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "data" / "raw").mkdir(parents=True)
-    _notebook(tmp_path / "notebooks" / "root.ipynb", "x = 1")
-    _notebook(tmp_path / "notebooks" / "leaky.ipynb", LEAKY)
-    _notebook(tmp_path / "notebooks" / "probe.ipynb", PROBE)
+    write_notebook(tmp_path / "notebooks" / "root.ipynb", OUT, "x = 1")
+    write_notebook(tmp_path / "notebooks" / "leaky.ipynb", OUT, LEAKY)
+    write_notebook(tmp_path / "notebooks" / "probe.ipynb", OUT, PROBE)
     return tmp_path
 
 

@@ -10,30 +10,17 @@ import pytest
 from helpers import pipeline
 
 
-def _notebook(path: Path, parameters: str, body: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(parameters)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# test"), params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-
-
 @pytest.fixture
-def toy_repo(tmp_path: Path) -> Path:
+def toy_repo(tmp_path: Path, write_notebook) -> Path:
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "data" / "raw").mkdir(parents=True)
-    _notebook(
+    write_notebook(
         tmp_path / "notebooks" / "a.ipynb",
         'value = "default"\nout = "a.txt"',
         "from pathlib import Path\nPath(out).write_text(str(value))",
     )
-    _notebook(tmp_path / "notebooks" / "b.ipynb", "x = 1", "raise ValueError('boom in b')")
-    _notebook(tmp_path / "notebooks" / "c.ipynb", "x = 1", "y = x + 1")
+    write_notebook(tmp_path / "notebooks" / "b.ipynb", "x = 1", "raise ValueError('boom in b')")
+    write_notebook(tmp_path / "notebooks" / "c.ipynb", "x = 1", "y = x + 1")
     return tmp_path
 
 
@@ -99,8 +86,8 @@ def test_previous_durations_read_papermill_metadata_and_skip_unreadable(tmp_path
     assert durations == {"slow": 4.5}
 
 
-def test_ready_notebooks_start_longest_first_by_the_previous_run(toy_repo):
-    _notebook(toy_repo / "notebooks" / "d.ipynb", "x = 1", "y = x + 2")
+def test_ready_notebooks_start_longest_first_by_the_previous_run(toy_repo, write_notebook):
+    write_notebook(toy_repo / "notebooks" / "d.ipynb", "x = 1", "y = x + 2")
     dag = {"a": (), "c": ("a",), "d": ("a",)}
     reports = toy_repo / "reports"
     reports.mkdir()
@@ -118,8 +105,10 @@ def test_ready_notebooks_start_longest_first_by_the_previous_run(toy_repo):
     assert starts == ["a", "d", "c"]
 
 
-def test_a_kernel_that_dies_fails_its_notebook_and_is_replaced_for_the_next(toy_repo):
-    _notebook(toy_repo / "notebooks" / "dies.ipynb", "x = 1", "import os\nos._exit(1)")
+def test_a_kernel_that_dies_fails_its_notebook_and_is_replaced_for_the_next(
+    toy_repo, write_notebook
+):
+    write_notebook(toy_repo / "notebooks" / "dies.ipynb", "x = 1", "import os\nos._exit(1)")
     dag = {"a": (), "dies": ("a",), "c": ("a",)}
     lines: list[str] = []
     params = {"shared": {"raw_dir": "data/raw"}, "notebooks": {n: {} for n in dag}}
