@@ -15,13 +15,17 @@ Notebooks still run through papermill's Python API: :class:`ReusedKernelEngine` 
 engine that executes on the kernel it is given and closes its client afterwards (papermill's own
 engine would leave the client's sockets open when the kernel is not its own).
 
-``python -m helpers.pipeline --fresh-kernels`` gives every notebook a new kernel instead;
-``tests/test_pipeline_run.py`` checks that both modes write identical tables and figures.
+``python -m helpers.pipeline --fresh-kernels`` gives every notebook a new kernel instead
+(:func:`fresh_kernel`); ``tests/test_pipeline_run.py`` checks that both modes write identical
+datasets, tables and figures. Every kernel is started and stopped here, never by nbclient: its
+shutdown interrupts the kernel first, which ipykernel reports as an error on the terminal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
+import signal
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -127,9 +131,27 @@ def is_alive(km: AsyncKernelManager) -> bool:
     return bool(run_sync(km.is_alive)())
 
 
+async def _stop_kernels(kms: Sequence[AsyncKernelManager]) -> None:
+    async def stop(km: AsyncKernelManager) -> None:
+        # Killed outright: the state is not needed any more. jupyter_client's own shutdown
+        # interrupts the kernel first, which ipykernel logs as an error on the terminal, and its
+        # graceful variant takes about a second.
+        if await km.is_alive():
+            await km.signal_kernel(_KILL)
+            await km.finish_shutdown(pollinterval=0.01)
+        await km.cleanup_resources()
+
+    await asyncio.gather(*(stop(km) for km in kms))
+
+
+_KILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
+#: Stop kernels at once and remove their connection files.
+shutdown_kernels = run_sync(_stop_kernels)
+
+
 def shutdown_kernel(km: AsyncKernelManager) -> None:
-    """Stop the kernel at once (its state is not needed any more)."""
-    run_sync(km.shutdown_kernel)(now=True)
+    """Stop one kernel at once (see :func:`shutdown_kernels`)."""
+    shutdown_kernels([km])
 
 
 def start_kernel(cwd: Path, warm_modules: Sequence[str] = ()) -> AsyncKernelManager:
@@ -146,6 +168,16 @@ def start_kernel(cwd: Path, warm_modules: Sequence[str] = ()) -> AsyncKernelMana
         shutdown_kernel(km)
         raise
     return km
+
+
+@contextmanager
+def fresh_kernel(cwd: Path) -> Iterator[AsyncKernelManager]:
+    """A new kernel for one notebook, stopped afterwards (``with fresh_kernel(cwd) as km:``)."""
+    km = start_kernel(cwd)
+    try:
+        yield km
+    finally:
+        shutdown_kernel(km)
 
 
 class KernelPool:
@@ -231,5 +263,4 @@ class KernelPool:
             starter.join(TIMEOUT)
         with self._lock:
             kernels, self._all = self._all, []
-        for km in kernels:
-            shutdown_kernel(km)
+        shutdown_kernels(kernels)

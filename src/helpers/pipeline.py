@@ -113,8 +113,8 @@ def execute_notebook(
     """Execute one notebook with papermill; the executed copy goes to ``reports``.
 
     With a :class:`helpers.kernels.KernelPool` the notebook runs on one of its kernels (reset
-    afterwards); without, papermill starts and stops a kernel for it. A failing cell still writes
-    the executed notebook, up to and including that cell.
+    afterwards); without, on a new kernel of its own, stopped afterwards. A failing cell still
+    writes the executed notebook, up to and including that cell.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -126,8 +126,7 @@ def execute_notebook(
     injected = {k: v for k, v in params.items() if k in declared_parameters(source)}
     start = time.perf_counter()
     try:
-        with pool.kernel() if pool else nullcontext() as km:
-            engine = {"engine_name": kernels.ENGINE, "km": km} if km else {}
+        with pool.kernel() if pool else kernels.fresh_kernel(root) as km:
             papermill.execute_notebook(
                 str(source),
                 str(run.output),
@@ -137,8 +136,8 @@ def execute_notebook(
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
-                extra_arguments=list(kernels.KERNEL_ARGS),
-                **engine,
+                engine_name=kernels.ENGINE,
+                km=km,
             )
         run.status = "ok"
     except PapermillExecutionError as exc:
