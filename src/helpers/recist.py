@@ -590,8 +590,31 @@ def _candidates(
     return out, response_dates
 
 
+def _assessments_by_subject(data: pd.DataFrame) -> dict[object, tuple[list[str], list]]:
+    """Post-baseline responses and dates of each subject, in the order of ``data``.
+
+    A subject with BASELINE rows only maps to two empty lists. One pass over plain lists: this
+    runs for every patient of the cohort.
+    """
+    post = (data["visit"] != _BASELINE).tolist() if "visit" in data.columns else None
+    out: dict[object, tuple[list[str], list]] = {}
+    rows = zip(
+        data["subject_id"].tolist(),
+        data["response"].astype(str).tolist(),
+        list(data["assessment_date"]),
+        post or [True] * len(data),
+        strict=True,
+    )
+    for subject_id, response, date, is_post in rows:
+        responses, dates = out.setdefault(subject_id, ([], []))
+        if is_post:
+            responses.append(response)
+            dates.append(date)
+    return out
+
+
 def _subject_bor(
-    subject_rows: pd.DataFrame | None,
+    assessments: tuple[list[str], list] | None,
     start: pd.Timestamp,
     confirmed: bool,
     confirmation_days: int,
@@ -599,14 +622,11 @@ def _subject_bor(
     max_nr_ne: int,
 ) -> dict:
     empty = {"bor_date": pd.NaT, "first_response_date": pd.NaT, "sd_duration_days": math.nan}
-    if subject_rows is None:
+    if assessments is None:
         return {"bor": "MISSING", **empty, "reason": "no tumour assessment recorded"}
-    if "visit" in subject_rows.columns:
-        subject_rows = subject_rows[subject_rows["visit"] != _BASELINE]
-    if subject_rows.empty:
+    responses, dates = assessments
+    if not responses:
         return {"bor": "NE", **empty, "reason": "no post-baseline tumour assessment"}
-    responses = subject_rows["response"].astype(str).tolist()
-    dates = list(subject_rows["assessment_date"])
     if "PD" in responses:
         # RECIST 1.1 §4.4: best response is recorded up to progression; later ones are ignored
         cut = responses.index("PD") + 1
@@ -756,7 +776,7 @@ def derive_best_overall_response(
                 "their treatment start or pass subjects= to restrict the population"
             )
     data = _prepare_timepoints(timepoints, response_col, pd.Index(population))
-    by_subject = dict(tuple(data.groupby("subject_id", sort=False)))
+    by_subject = _assessments_by_subject(data)
     untreated = [s for s in by_subject if pd.isna(start[s])]
     if untreated:
         raise ValueError(
