@@ -45,7 +45,7 @@ lab: data ## Open JupyterLab on the repository with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=.
 
 bench: data ## Time the pipeline (demo and x10 cohort) against the naive papermill+nbconvert loop
-	$(BIN)/python -m helpers.bench
+	$(BIN)/python -m helpers.pipeline.bench
 
 clean: ## Remove generated outputs (reports, figures, processed data); raw data are kept
 	find reports figures data/processed -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import config, derive, io, schemas, simulate, validation
+from helpers import config, io
+from helpers.data import derive, schemas, simulate, validation
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Tests of helpers.ctc: per-CTC HER2 FISH calls, patient summary, reader pairs, screening flow.
+"""Tests of helpers.her2_ctc.ctc: per-CTC HER2 FISH calls, patient summary, reader pairs, screening
+flow.
 
 Reference values are the ASCO/CAP 2018 ISH group definitions (Wolff AC et al., J Clin Oncol
 2018;36:2105-2122, Figure 2 / Table: Group 1 ratio >= 2.0 and HER2 >= 4.0; Group 2 ratio >= 2.0
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.ctc import (
+from helpers.her2_ctc.ctc import (
     ISH_THRESHOLD_DEFAULT,
     MIN_HER2_SIGNALS_DEFAULT,
     derive_cell_calls,

@@ -1,4 +1,4 @@
-"""Tests of helpers.derive on the tiny fixture trials (tests/fixtures/<trial>/*.csv).
+"""Tests of helpers.data.derive on the tiny fixture trials (tests/fixtures/<trial>/*.csv).
 
 Expected values are worked out by hand from the fixture files; each test says which rows.
 """
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from helpers import io
-from helpers.derive import (
+from helpers.data.derive import (
     DerivationParams,
     DerivedTrial,
     derive_everolimus_nk,
@@ -22,8 +22,8 @@ from helpers.derive import (
     summarise_populations,
     summarise_records,
 )
-from helpers.schemas import TRIAL_TABLES
-from helpers.validation import EXCLUDING_RULES, QC_COLUMNS, validate_trial
+from helpers.data.schemas import TRIAL_TABLES
+from helpers.data.validation import EXCLUDING_RULES, QC_COLUMNS, validate_trial
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HER2, EVE = "her2_ctc_tdm1", "everolimus_nk"

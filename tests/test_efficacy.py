@@ -1,4 +1,4 @@
-"""Tests for helpers.efficacy on small hand-built ADaM-like datasets.
+"""Tests for helpers.endpoints.efficacy on small hand-built ADaM-like datasets.
 
 Expected values are worked out by hand from the rows written in this file (dates → months with the
 ADaM day-1 rule, (days + 1) / 30.4375), or computed by an independent route (scipy tests, a
@@ -16,8 +16,9 @@ import pytest
 from scipy import optimize
 from scipy import stats as sps
 
-from helpers import efficacy, simon
-from helpers.survival import DAYS_PER_MONTH
+from helpers.endpoints import efficacy, simon
+from helpers.endpoints.survival import DAYS_PER_MONTH
+from helpers.her2_ctc import tdm1
 
 T = pd.Timestamp
 
@@ -187,7 +188,7 @@ def test_bor_table_treated_population_includes_ne_patient():
 
 
 def test_bor_table_feeds_rates_without_reshaping():
-    from helpers import rates
+    from helpers.endpoints import rates
 
     bor = efficacy.derive_bor_table(_adrs(), _adsl())
     table = rates.summarise_response_rates(bor, sd_duration_col="SDDUR", cbr_min_weeks=12)
@@ -474,7 +475,7 @@ def test_simon_design_optimal_matches_simon_1989_table1_0_9_2_17():
 def test_simon_design_protocol_boundaries_and_partial_raise():
     d = efficacy.derive_simon_design(0.05, 0.25, 0.05, 0.80, r1=0, n1=9, r=2, n=17)
     assert d.criterion.startswith("protocol")
-    # attained power by direct enumeration (independent of helpers.simon)
+    # attained power by direct enumeration (independent of helpers.endpoints.simon)
     p = 0.25
     power = sum(sps.binom.pmf(x1, 9, p) * sps.binom.sf(2 - x1, 8, p) for x1 in range(1, 10))
     assert d.power_attained == pytest.approx(power)
@@ -557,7 +558,7 @@ def test_fish_efficacy_scales_by_hand():
          "NAMP": [8, 1, 0, 2, 0], "PCTAMP": [80.0, 10.0, 0.0, 25.0, np.nan],
          "NCELLEVL": [10, 10, 5, 8, 0]}
     )  # fmt: skip
-    out = efficacy.derive_fish_efficacy(bor, adctc, _adtte()).set_index("USUBJID")
+    out = tdm1.derive_fish_efficacy(bor, adctc, _adtte()).set_index("USUBJID")
     assert out.loc["P1", "LOG2NAMP"] == 3.0
     assert math.isnan(out.loc["P3", "LOG2NAMP"])
     assert out.loc["P4", "PCTAMP10"] == 2.5
@@ -569,10 +570,10 @@ def test_ctc_conversion_flags_and_rates_by_hand():
         {"USUBJID": list("ABCDEF"), "BASE_VAL": [12, 5, 8, 2, 0, 9],
          "POST_VAL": [1, 6, 4, 7, 0, np.nan]}
     )  # fmt: skip
-    flags = efficacy.derive_ctc_conversion(change).set_index("USUBJID")
+    flags = tdm1.derive_ctc_conversion(change).set_index("USUBJID")
     assert flags["CONVFL"].tolist() == ["Y", "N", "Y", None, None, None]
     assert flags["RISEFL"].tolist() == [None, None, None, "Y", "N", None]
-    table = efficacy.compute_ctc_conversion(flags.reset_index())
+    table = tdm1.compute_ctc_conversion(flags.reset_index())
     assert (table.loc[0, "n"], table.loc[0, "N"]) == (2, 3)
     assert table.loc[0, "ci_upper"] == pytest.approx(sps.beta.ppf(0.975, 3, 1))
     assert (table.loc[1, "n"], table.loc[1, "N"]) == (1, 2)
@@ -580,7 +581,7 @@ def test_ctc_conversion_flags_and_rates_by_hand():
 
 def test_ctc_conversion_no_high_baseline_gives_nan_row():
     change = pd.DataFrame({"USUBJID": ["A"], "BASE_VAL": [1.0], "POST_VAL": [0.0]})
-    table = efficacy.compute_ctc_conversion(efficacy.derive_ctc_conversion(change))
+    table = tdm1.compute_ctc_conversion(tdm1.derive_ctc_conversion(change))
     assert math.isnan(table.loc[0, "estimate"])
     assert table.loc[0, "N"] == 0
 
@@ -591,12 +592,12 @@ def test_ctdna_early_change_lod_rules_by_hand():
          "POST_VAL": [1.5, 6.0, 1.5, np.nan, 4.0], "BASE_LOD": ["N", "N", "Y", "N", "N"],
          "POST_LOD": ["Y", "N", "Y", None, "N"]}
     )  # fmt: skip
-    out = efficacy.derive_ctdna_early_change(change, decrease_pct=50).set_index("USUBJID")
+    out = tdm1.derive_ctdna_early_change(change, decrease_pct=50).set_index("USUBJID")
     assert out["EARLYDEC"].tolist() == ["Y", "N", None, None, "Y"]  # E: 4 <= 0.5 × 8
     assert out.loc["C", "CTDNAGRP"] == "Not evaluable (baseline < LoD)"
     assert out.loc["D", "CTDNAGRP"] == "Not evaluable (sample missing)"
     with pytest.raises(ValueError, match="between 0 and 100"):
-        efficacy.derive_ctdna_early_change(change, decrease_pct=100)
+        tdm1.derive_ctdna_early_change(change, decrease_pct=100)
 
 
 def test_biomarker_landmark_accounts_for_every_patient():
@@ -675,7 +676,7 @@ def test_ctdna_log2fc_eval_blanks_non_evaluable_patients():
         {"USUBJID": ["A", "B"], "BASE_VAL": [10.0, 1.5], "POST_VAL": [5.0, 1.5],
          "BASE_LOD": ["N", "Y"], "POST_LOD": ["N", "Y"]}
     )  # fmt: skip
-    out = efficacy.derive_ctdna_early_change(efficacy.derive_change_table(change))
+    out = tdm1.derive_ctdna_early_change(efficacy.derive_change_table(change))
     assert out["LOG2FC_EVAL"].iloc[0] == pytest.approx(-1.0)
     assert math.isnan(out["LOG2FC_EVAL"].iloc[1])
 
@@ -713,7 +714,7 @@ def test_plot_offset_ticks_read_original_counts():
 
 
 def test_landmark_logrank_one_group_gives_nan_row_two_groups_match_survival():
-    from helpers import survival
+    from helpers.endpoints import survival
 
     groups = pd.DataFrame(
         {"USUBJID": ["P1", "P2", "P4", "P3"], "G": ["a", "a", "a", "b"], "F": list("YYYN")}

@@ -1,4 +1,4 @@
-"""Tests of helpers.flow: FlowJo long export -> NK markers, change from baseline.
+"""Tests of helpers.everolimus_nk.flow: FlowJo long export -> NK markers, change from baseline.
 
 Reference values are hand computations on toy exports (arithmetic stated in each test) and the
 CDISC ADaM IG v1.3 definitions CHG = AVAL - BASE, PCHG = 100 * CHG / BASE.
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.flow import (
+from helpers.everolimus_nk.flow import (
     NK_GATE_PREFIX,
     NK_MARKERS,
     FlowResult,

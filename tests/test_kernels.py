@@ -13,7 +13,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from helpers import kernel_state, kernels, pipeline
+from helpers.pipeline import kernel_state, kernels
+from helpers.pipeline import runner as pipeline
 
 LEAKY = """
 import os, sys, warnings, random

@@ -1,8 +1,9 @@
-"""Tests for helpers.mtor (notebook 04 glue) and helpers.plots.style_context.
+"""Tests for helpers.everolimus_nk.mtor (notebook 04 glue) and helpers.plots.style_context.
 
 Reference values are worked out by hand from the rows written in this file, or computed by an
 independent route (numpy/scipy formulas, lifelines fitted directly, exhaustive enumeration); the
-test names say which. Densitometry inputs go through ``helpers.western.derive_western`` so that
+test names say which. Densitometry inputs go through
+``helpers.everolimus_nk.western.derive_western`` so that
 the lanes carry exactly the flags of the processed ``adwb``.
 """
 
@@ -18,7 +19,9 @@ from lifelines import CoxPHFitter
 from matplotlib.figure import Figure
 from scipy import stats as sps
 
-from helpers import mtor, plots, survival, western
+from helpers import plots
+from helpers.endpoints import survival
+from helpers.everolimus_nk import mtor, western
 
 # --------------------------------------------------------------------------------------------
 # builders
@@ -280,7 +283,7 @@ def test_compute_inhibition_gmr_rejects_baseline_visit_and_bad_floor():
 
 
 def test_compute_inhibition_gmr_ci_coverage_at_least_nominal_in_independent_simulation():
-    # Independent generator (not helpers.simulate): log NRATIO with a random patient intercept
+    # Independent generator (not helpers.data.simulate): log NRATIO with a random patient intercept
     # (SD 0.35, within-patient correlation 0.6), true GMR 0.4 = 60 % inhibition, n = 25; the
     # most inhibited M3 value is made undetectable (0) and floored at 0.5 x lowest detected, as
     # in the notebook. 400 replicates: coverage must not fall more than 3 binomial SEs below

@@ -1,4 +1,4 @@
-"""Tests of helpers.nk (everolimus / NK trial glue).
+"""Tests of helpers.everolimus_nk.nk (everolimus / NK trial glue).
 
 Reference values are computed by independent routes named in each test: hand arithmetic on
 symmetric designs (where the Hodges–Lehmann estimate is the centre of symmetry), scipy's own
@@ -16,7 +16,7 @@ import pytest
 from lifelines import CoxPHFitter
 from scipy import stats as sps
 
-from helpers import nk
+from helpers.everolimus_nk import nk
 
 IDS = [f"EV-001-{i:04d}" for i in range(1, 7)]
 
@@ -531,7 +531,7 @@ def test_intercurrent_events_counts_patients_and_clopper_pearson_matches_scipy_b
     }
     assert (out["N"] == 4).all()
     row = out.iloc[0]
-    # Clopper–Pearson 1/4 from beta quantiles (scipy), independent of helpers.rates
+    # Clopper–Pearson 1/4 from beta quantiles (scipy), independent of helpers.endpoints.rates
     assert row["ci_lower"] == pytest.approx(sps.beta.ppf(0.025, 1, 4))
     assert row["ci_upper"] == pytest.approx(sps.beta.ppf(0.975, 2, 3))
 

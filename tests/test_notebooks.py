@@ -9,7 +9,8 @@ import nbformat
 import pytest
 
 from helpers import config
-from helpers.pipeline import NOTEBOOK_DAG, declared_parameters
+from helpers.config import NOTEBOOK_DAG
+from helpers.pipeline.runner import declared_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

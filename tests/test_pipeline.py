@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import pipeline
+from helpers.pipeline import runner as pipeline
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_a_kernel_that_dies_fails_its_notebook_and_is_replaced_for_the_next(
 
 
 def test_html_that_cannot_be_rendered_is_reported_and_the_run_still_counts(toy_repo, monkeypatch):
-    from helpers import report
+    from helpers.reporting import report
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("template missing")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import config, pipeline
+from helpers import config
+from helpers.pipeline import runner as pipeline
 
 
 def _run(raw_dir: Path, out: Path, fresh: bool) -> dict[str, bytes]:

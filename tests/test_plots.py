@@ -310,7 +310,7 @@ def test_km_at_risk_matches_kleinbaum_klein_table_gehan_6mp():
     # 11, 7, 6 at the relapse times 6, 7, 10, 13, 16, 22, 23 weeks.
     times = np.array(GEHAN_6MP + GEHAN_6MP_CENSORED, dtype=float)
     ticks = np.array([6, 7, 10, 13, 16, 22, 23], dtype=float)
-    assert plots._n_at_risk(times, ticks) == [21, 17, 15, 12, 11, 7, 6]
+    assert plots.survival._n_at_risk(times, ticks) == [21, 17, 15, 12, 11, 7, 6]
 
 
 def test_km_risk_table_counts_match_lifelines_event_table_at_every_tick(close_figs):
@@ -959,7 +959,7 @@ def test_km_groups_of_recist_codes_run_best_response_first(close_figs):
 
 
 def test_formatted_values_that_round_to_zero_carry_no_minus_sign():
-    from helpers.plots import _fmt
+    from helpers.plots.style import _fmt
 
     assert _fmt(-0.3, "{:.0f}") == "0"
     assert _fmt(-0.6, "{:.0f}") == "−1"

@@ -1,4 +1,4 @@
-"""Tests of helpers.rates: binomial CIs and response-rate tables.
+"""Tests of helpers.endpoints.rates: binomial CIs and response-rate tables.
 
 Reference values are quoted with their source; where no published value is used, the check goes
 through an independent route (statsmodels, closed forms, the defining tail equations, or exact
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from helpers.rates import (
+from helpers.endpoints.rates import (
     BOR_CATEGORIES,
     compute_binomial_ci,
     compute_proportion,

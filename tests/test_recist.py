@@ -1,4 +1,4 @@
-"""Tests of helpers.recist: RECIST 1.1 time-point response and best overall response.
+"""Tests of helpers.endpoints.recist: RECIST 1.1 time-point response and best overall response.
 
 References used in the test names:
 - RECIST 1.1 = Eisenhauer EA et al., Eur J Cancer 2009;45:228-247: §4.3.1 target response,
@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import io
-from helpers.rates import summarise_response_rates
-from helpers.recist import (
+from helpers.endpoints.rates import summarise_response_rates
+from helpers.endpoints.recist import (
     TIMEPOINT_RESPONSES,
     derive_best_overall_response,
     derive_timepoint_response,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import report
-from helpers.pipeline import NotebookRun, PipelineResult
+from helpers.reporting import report
+from helpers.reporting.runs import NotebookRun, PipelineResult
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.rates import compute_proportion
+from helpers.endpoints.rates import compute_proportion
 from helpers.results import format_estimates, summarise_results
 
 

@@ -1,4 +1,4 @@
-"""Tests for helpers.safety on small hand-built AE and exposure sets.
+"""Tests for helpers.endpoints.safety on small hand-built AE and exposure sets.
 
 Every expected count below is worked out by hand from the rows written in this file; CIs are
 checked against R ``binom.test`` values quoted in comments and against scipy's beta-quantile form
@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers.safety import (
+from helpers.endpoints.safety import (
     ExposureSummary,
     summarise_ae_by_soc_term,
     summarise_ae_overview,
     summarise_exposure,
     summarise_worst_grade,
 )
-from helpers.survival import DAYS_PER_MONTH
+from helpers.endpoints.survival import DAYS_PER_MONTH
 
 GI = "Gastrointestinal disorders"
 INF = "Infections and infestations"

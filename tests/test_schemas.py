@@ -1,4 +1,5 @@
-"""Tests of helpers.schemas: one broken cell per rule; messages name file, row, column, value."""
+"""Tests of helpers.data.schemas: one broken cell per rule; messages name file, row, column,
+value."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 
 from helpers import io
-from helpers.schemas import (
+from helpers.data.schemas import (
     TRIAL_TABLES,
     DataValidationError,
     Problem,

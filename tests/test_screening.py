@@ -1,7 +1,8 @@
-"""Tests of helpers.screening (HER2-CTC screening glue) and plots.plot_fish_signals.
+"""Tests of helpers.her2_ctc.screening (HER2-CTC screening glue) and plots.plot_fish_signals.
 
 Reference values are hand counts on toy tables (stated next to each test), exact binomial
-intervals from scipy ``binomtest`` (an implementation independent of helpers.rates), Fisher
+intervals from scipy ``binomtest`` (an implementation independent of helpers.endpoints.rates),
+Fisher
 exact p-values enumerated from the hypergeometric distribution with ``math.comb``, Cohen's kappa
 and Benjamini–Hochberg adjustments computed from their textbook formulas, and AUCs by brute-force
 comparison of every positive-negative pair.
@@ -17,7 +18,8 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats as sps
 
-from helpers import ctc, plots, screening
+from helpers import plots
+from helpers.her2_ctc import ctc, fish_agreement, screening
 
 SUBJ = [f"HC-001-{i:04d}" for i in range(1, 21)]
 
@@ -470,7 +472,7 @@ def _reader_cells():
 
 
 def test_cell_kappa_matches_textbook_formula_po_pe():
-    agreement = screening.compute_reader_agreement(_reader_cells())
+    agreement = fish_agreement.compute_reader_agreement(_reader_cells())
     kappa = agreement.table.iloc[0]
     # p_o = 8/10; p_e = 0.3*0.3 + 0.7*0.7 = 0.58 (both readers 3 Y / 7 N)
     assert kappa["estimate"] == pytest.approx((0.8 - 0.58) / (1 - 0.58))
@@ -480,7 +482,7 @@ def test_cell_kappa_matches_textbook_formula_po_pe():
 
 
 def test_bland_altman_on_log2_ratio_bias_by_hand():
-    agreement = screening.compute_reader_agreement(_reader_cells())
+    agreement = fish_agreement.compute_reader_agreement(_reader_cells())
     # log2 differences: cell 3: log2(3/1.5) = 1; cell 10: log2(1/2.5); others 0
     expected = (1 + math.log2(1 / 2.5)) / 10
     bias = agreement.table[agreement.table["parameter"].str.contains("bias")].iloc[0]
@@ -489,28 +491,28 @@ def test_bland_altman_on_log2_ratio_bias_by_hand():
 
 
 def test_patient_status_on_double_read_cells_hand_count():
-    agreement = screening.compute_reader_agreement(_reader_cells())
+    agreement = fish_agreement.compute_reader_agreement(_reader_cells())
     calls = agreement.patient_calls.set_index("USUBJID")
     # patient 1 (cells 1-5): both readers Y; patient 2 (cells 6-10): R1 N, R2 Y (cell 10)
     assert calls.loc[SUBJ[0]].tolist() == ["Y", "Y"]
     assert calls.loc[SUBJ[1]].tolist() == ["N", "Y"]
     discordant = agreement.table[agreement.table["level"] == "patient"].iloc[1]
     assert (discordant["n"], discordant["N"]) == (1, 2)
-    assert "2 patients" in screening.summarise_reader_agreement_sentence(agreement)
+    assert "2 patients" in fish_agreement.summarise_reader_agreement_sentence(agreement)
 
 
 def test_icc_is_one_when_readers_agree_exactly_by_definition():
     rows = []
     for i, (h, c) in enumerate([(6, 2), (2, 2), (3, 1), (4, 4)]):
         rows += [(SUBJ[0], f"C{i}", "R1", h, c), (SUBJ[0], f"C{i}", "R2", h, c)]
-    agreement = screening.compute_reader_agreement(ctc.derive_cell_calls(_fish(rows)))
+    agreement = fish_agreement.compute_reader_agreement(ctc.derive_cell_calls(_fish(rows)))
     icc = agreement.table[agreement.table["parameter"].str.startswith("ICC")].iloc[0]
     assert icc["estimate"] == pytest.approx(1.0)
 
 
 def test_reader_agreement_without_second_reader_is_not_estimable_not_an_error(toy):
     adcell, _ = toy
-    agreement = screening.compute_reader_agreement(adcell[adcell["READER"] == "R1"])
+    agreement = fish_agreement.compute_reader_agreement(adcell[adcell["READER"] == "R1"])
     assert agreement.table["estimate"].isna().all()
     assert agreement.bland_altman is None
 
@@ -535,7 +537,7 @@ def _if_cells():
 
 
 def test_if_accuracy_at_2plus_hand_count():
-    result = screening.compute_fish_if_agreement(_if_cells(), "2+")
+    result = fish_agreement.compute_fish_if_agreement(_if_cells(), "2+")
     table = result.table.set_index(result.table["parameter"].str.split(": ").str[-1])
     # TP 2 (3+, 2+), FN 1 (1+), FP 1 (2+), TN 3
     assert (table.loc["sensitivity", "n"], table.loc["sensitivity", "N"]) == (2, 3)
@@ -547,7 +549,7 @@ def test_if_accuracy_at_2plus_hand_count():
 
 
 def test_if_auc_equals_brute_force_pairwise_probability():
-    result = screening.compute_fish_if_agreement(_if_cells())
+    result = fish_agreement.compute_fish_if_agreement(_if_cells())
     pos, neg = [900.0, 500.0, 200.0], [450.0, 50.0, 60.0, 210.0]
     brute = np.mean([1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg])
     assert result.table.iloc[-1]["estimate"] == pytest.approx(brute)  # 10/12
@@ -555,16 +557,16 @@ def test_if_auc_equals_brute_force_pairwise_probability():
 
 
 def test_if_positive_score_3plus_changes_sensitivity_and_invalid_score_raises():
-    result = screening.compute_fish_if_agreement(_if_cells(), "3+")
+    result = fish_agreement.compute_fish_if_agreement(_if_cells(), "3+")
     assert result.table.iloc[0]["n"] == 1  # only the 3+ amplified cell
     with pytest.raises(ValueError, match="positive_score"):
-        screening.compute_fish_if_agreement(_if_cells(), "4+")
+        fish_agreement.compute_fish_if_agreement(_if_cells(), "4+")
 
 
 def test_if_agreement_without_if_data_raises_helpful_error(toy):
     adcell, _ = toy
     with pytest.raises(ValueError, match="IF result"):
-        screening.compute_fish_if_agreement(adcell.assign(IFSCORE=None))
+        fish_agreement.compute_fish_if_agreement(adcell.assign(IFSCORE=None))
 
 
 # ------------------------------------------------------------------------------------------

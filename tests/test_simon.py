@@ -1,4 +1,4 @@
-"""Tests for helpers.simon.
+"""Tests for helpers.endpoints.simon.
 
 Reference values come from Simon R. Optimal two-stage designs for phase II clinical trials.
 Control Clin Trials 1989;10:1-10, Table 1 (EN0 and PET0 printed to 1 and 2 decimals), and
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from helpers.simon import (
+from helpers.endpoints.simon import (
     SimonDecision,
     SimonDesign,
     compute_operating_characteristics,

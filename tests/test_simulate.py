@@ -1,4 +1,4 @@
-"""Tests of the synthetic demo cohort (helpers.simulate).
+"""Tests of the synthetic demo cohort (helpers.data.simulate).
 
 Realised values are recomputed here from the raw tables with small, deliberately naive
 implementations (written independently of the analysis modules) and compared with the manifest
@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
-from helpers import io, simulate, validation
+from helpers import io
+from helpers.data import simulate, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 HER2, EVERO = simulate.TRIAL_HER2, simulate.TRIAL_EVEROLIMUS
@@ -188,7 +189,7 @@ def test_codes_ids_and_ranges_within_the_data_dictionary(cohort1):
 
 
 def test_output_passes_the_projects_contract_validator_at_scales_1_and_10(cohort1, cohort10):
-    # helpers.validation implements docs/data_dictionary.md (schemas + cross-table rules) and
+    # helpers.data.validation implements docs/data_dictionary.md (schemas + cross-table rules) and
     # raises DataValidationError listing every problem
     for raw in (cohort1[0], cohort10[0]):
         typed = validation.validate_trials(raw)

@@ -1,4 +1,5 @@
-"""Tests of helpers.stats against published values and independent (brute-force) computations.
+"""Tests of helpers.endpoints.stats against published values and independent (brute-force)
+computations.
 
 Reference data sets used here (values typed from the sources named in each test):
 - Hollander, Wolfe & Chicken, Nonparametric Statistical Methods, Table 3.1 (Hamilton depression
@@ -32,7 +33,7 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from helpers import stats as S
+from helpers.endpoints import stats as S
 
 ESTIMATE_COLUMNS = [
     "parameter",
@@ -130,7 +131,7 @@ def test_signed_rank_cdf_matches_brute_force_enumeration():
     for n in range(1, 12):
         null = _brute_signed_rank_null(n)
         expected = np.array([np.mean(null <= k) for k in range(n * (n + 1) // 2 + 1)])
-        np.testing.assert_allclose(S._signed_rank_cdf(n), expected, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(S.paired._signed_rank_cdf(n), expected, rtol=1e-12, atol=1e-15)
 
 
 def test_paired_change_hollander_wolfe_depression_p_matches_enumeration_and_r_one_sided_0_01953():
@@ -287,10 +288,10 @@ def test_signed_rank_normal_approximation_critical_value_close_to_exact(monkeypa
     before = rng.normal(0, 1, 120)
     after = before + rng.normal(0.2, 1, 120)
     exact = _first(S.compute_paired_change(before, after, "x"))
-    monkeypatch.setattr(S, "_EXACT_SIGNED_RANK_MAX_N", 50)
+    monkeypatch.setattr(S.paired, "_EXACT_SIGNED_RANK_MAX_N", 50)
     approx = _first(S.compute_paired_change(before, after, "x"))
     assert "normal approximation" in approx["note"]
-    walsh = S._walsh_averages(after - before)
+    walsh = S.paired._walsh_averages(after - before)
     lo_rank = np.searchsorted(walsh, exact["ci_lower"])
     assert abs(np.searchsorted(walsh, approx["ci_lower"]) - lo_rank) <= 2
 
@@ -744,7 +745,7 @@ def test_fisher_or_invalid_input_raises(kwargs, match):
 def test_rank_sum_cdf_matches_brute_force_enumeration(m, n):
     null = _brute_u_null(m, n)
     expected = np.array([np.mean(null <= u) for u in range(m * n + 1)])
-    np.testing.assert_allclose(S._rank_sum_cdf(m, n), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(S.association._rank_sum_cdf(m, n), expected, rtol=1e-12, atol=1e-15)
 
 
 def test_mann_whitney_r_example_p_matches_enumeration_and_r_one_sided_0_1272():
@@ -797,7 +798,7 @@ def test_mann_whitney_normal_approximation_close_to_exact(monkeypatch):
     rng = np.random.default_rng(8)
     x, y = rng.normal(0.5, 1, 30), rng.normal(0, 1, 30)
     exact = _first(S.compute_mann_whitney(x, y, "x"))
-    monkeypatch.setattr(S, "_EXACT_RANK_SUM_MAX_MN", 100)
+    monkeypatch.setattr(S.association, "_EXACT_RANK_SUM_MAX_MN", 100)
     approx = _first(S.compute_mann_whitney(x, y, "x"))
     diffs = np.sort(np.subtract.outer(x, y).ravel())
     for col in ("ci_lower", "ci_upper"):
@@ -928,7 +929,7 @@ def test_icc_matches_shrout_fleiss_1979_table_4(icc_type, published):
 
 def test_icc_mean_squares_match_statsmodels_two_way_anova():
     df = _sf_long()
-    ms = S._anova_mean_squares(SHROUT_FLEISS.astype(float))
+    ms = S.agreement._anova_mean_squares(SHROUT_FLEISS.astype(float))
     table = anova_lm(ols("rating ~ C(target) + C(judge)", data=df).fit())
     assert ms.bms == pytest.approx(table.loc["C(target)", "mean_sq"])
     assert ms.jms == pytest.approx(table.loc["C(judge)", "mean_sq"])
@@ -953,7 +954,7 @@ def test_icc_ci_coverage_by_simulation(icc_type, rater_sd, tolerance):
         ratings = (
             rng.normal(0, 1, (n, 1)) + rng.normal(0, rater_sd, (1, k)) + rng.normal(0, 1, (n, k))
         )
-        _, lo, hi, _ = S._icc_from_matrix(ratings, icc_type, 0.95)
+        _, lo, hi, _ = S.agreement._icc_from_matrix(ratings, icc_type, 0.95)
         hits += lo <= true <= hi
     assert hits / reps == pytest.approx(0.95, abs=tolerance)
 

@@ -1,4 +1,4 @@
-"""Tests for helpers.survival.
+"""Tests for helpers.endpoints.survival.
 
 Reference data sets
 -------------------
@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers.survival import (
+from helpers.endpoints.survival import (
     DAYS_PER_MONTH,
     PFS_RULES_FDA,
     PFS_RULES_SIMPLE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import mtor, western
+from helpers.everolimus_nk import mtor, western
 
 TRIAL = "everolimus_nk"
 FLOOR_FRACTION = 0.5  # params.yaml -> notebooks.04_mtor_status.undetectable_floor_fraction

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import efficacy, nk, rates
+from helpers.endpoints import efficacy, rates
+from helpers.everolimus_nk import nk
 
 TRIAL = "everolimus_nk"
 

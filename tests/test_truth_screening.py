@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import screening
+from helpers.her2_ctc import fish_agreement, screening
 
 TRIAL = "her2_ctc_tdm1"
 
@@ -94,12 +94,12 @@ def test_true_heterogeneity_rate_among_detected_inside_exact_95ci(demo_manifest,
 def test_true_reader_disagreement_inside_exact_95ci_of_discordant_calls(demo_manifest, calls):
     # truth: P(R2 call differs from R1) among cells scoreable by both readers
     truth = float(_truth(demo_manifest, "reader_disagreement"))
-    agreement = screening.compute_reader_agreement(calls.cells, 0.95)
+    agreement = fish_agreement.compute_reader_agreement(calls.cells, 0.95)
     _assert_inside(truth, _row(agreement.table, "Discordant amplified call per CTC"))
 
 
 def test_true_if_auc_inside_delong_95ci(demo_manifest, calls):
     # truth: AUC of HER2 IF intensity for the R1 per-cell amplification call
     truth = float(_truth(demo_manifest, "if_auc_amplified_vs_not"))
-    result = screening.compute_fish_if_agreement(calls.cells, "2+", "R1", 0.95)
+    result = fish_agreement.compute_fish_if_agreement(calls.cells, "2+", "R1", 0.95)
     _assert_inside(truth, _row(result.table, "AUC of HER2 IF intensity"))

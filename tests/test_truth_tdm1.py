@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from helpers import efficacy, rates, simon, survival
+from helpers.endpoints import efficacy, rates, simon, survival
 
 TRIAL = "her2_ctc_tdm1"
 CI = 0.95

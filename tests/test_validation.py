@@ -1,4 +1,5 @@
-"""Tests of helpers.validation: cross-table rules (one broken fixture each) and QC exclusions."""
+"""Tests of helpers.data.validation: cross-table rules (one broken fixture each) and QC
+exclusions."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pandas as pd
 import pytest
 
 from helpers import io
-from helpers.schemas import TRIAL_TABLES
-from helpers.validation import (
+from helpers.data.schemas import TRIAL_TABLES
+from helpers.data.validation import (
     QC_COLUMNS,
     DataValidationError,
     derive_qc_exclusions,

@@ -1,4 +1,4 @@
-"""Tests of helpers.western: rpS6 densitometry normalisation, lane flags, inhibition.
+"""Tests of helpers.everolimus_nk.western: rpS6 densitometry normalisation, lane flags, inhibition.
 
 Reference values are hand computations on toy membranes (arithmetic stated in each test):
 RATIO = p-rpS6 / total rpS6 (Taylor et al. 2013), NRATIO = RATIO / calibrator RATIO
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.western import (
+from helpers.everolimus_nk.western import (
     LOADING_CV_MAX_DEFAULT,
     WesternResult,
     compute_rps6_inhibition,

@@ -16,6 +16,15 @@ PARAMS_FILE = "params.yaml"
 TRIALS = ("her2_ctc_tdm1", "everolimus_nk")
 ROOT_ENV_VAR = "TRIALS_REPO_ROOT"
 
+#: notebook -> notebooks whose outputs it reads (00 writes data/processed; analyses read it).
+NOTEBOOK_DAG: dict[str, tuple[str, ...]] = {
+    "00_data_preparation": (),
+    "01_screening_rate": ("00_data_preparation",),
+    "02_tdm1_response": ("00_data_preparation",),
+    "03_nk_function_changes": ("00_data_preparation",),
+    "04_mtor_status": ("00_data_preparation",),
+}
+
 
 def repo_root(start: Path | None = None) -> Path:
     """Return the repository root: the nearest ancestor holding ``params.yaml``.

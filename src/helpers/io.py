@@ -143,7 +143,9 @@ def save_figure(
     """
     import matplotlib as mpl
 
-    from helpers.plots import add_watermark  # local: plots imports matplotlib, io must not need it
+    from helpers.watermark import (
+        add_watermark,  # local: plots imports matplotlib, io must not need it
+    )
 
     if synthetic:
         add_watermark(fig)

@@ -1,0 +1,80 @@
+"""General statistics for biomarkers, agreement and diagnostic accuracy.
+
+Used by the HER2-CTC screening notebook (HER2 FISH on CTCs: reproducibility, FISH vs IF) and the
+everolimus/NK notebooks (granzyme B, NK flow markers, rpS6). Samples are small (10–40 patients),
+so exact and distribution-free methods are preferred; every random procedure takes a ``seed`` and
+uses :func:`numpy.random.default_rng`.
+
+Unless stated otherwise each ``compute_`` function returns an *estimate table* (see
+``docs/architecture.md``): one row per estimate with the columns ``parameter``, ``n``, ``N``,
+``estimate``, ``ci_lower``, ``ci_upper``, ``ci_level``, ``method``, ``p_value`` and ``note`` (empty
+string unless something about the row needs saying, e.g. an unattainable exact CI).
+"""
+
+from helpers.endpoints.stats._common import ESTIMATE_COLUMNS
+from helpers.endpoints.stats.agreement import (
+    METHOD_BA,
+    METHOD_CP,
+    METHOD_KAPPA,
+    METHOD_ROC,
+    BlandAltmanResult,
+    DiagnosticAccuracyResult,
+    RocResult,
+    compute_bland_altman,
+    compute_cohen_kappa,
+    compute_cross_table,
+    compute_diagnostic_accuracy,
+    compute_icc,
+    compute_roc,
+)
+from helpers.endpoints.stats.association import (
+    METHOD_FISHER,
+    METHOD_MANN_WHITNEY,
+    compute_descriptives,
+    compute_fisher_or,
+    compute_mann_whitney,
+    compute_spearman_bootstrap,
+)
+from helpers.endpoints.stats.paired import (
+    METHOD_GMR,
+    METHOD_MIXED,
+    METHOD_MIXED_DIFF,
+    METHOD_PAIRED,
+    compute_fdr,
+    compute_geometric_mean_ratio,
+    compute_marker_changes,
+    compute_mixed_model,
+    compute_paired_change,
+)
+
+__all__ = [
+    "ESTIMATE_COLUMNS",
+    "METHOD_BA",
+    "METHOD_CP",
+    "METHOD_FISHER",
+    "METHOD_GMR",
+    "METHOD_KAPPA",
+    "METHOD_MANN_WHITNEY",
+    "METHOD_MIXED",
+    "METHOD_MIXED_DIFF",
+    "METHOD_PAIRED",
+    "METHOD_ROC",
+    "BlandAltmanResult",
+    "DiagnosticAccuracyResult",
+    "RocResult",
+    "compute_bland_altman",
+    "compute_cohen_kappa",
+    "compute_cross_table",
+    "compute_descriptives",
+    "compute_diagnostic_accuracy",
+    "compute_fdr",
+    "compute_fisher_or",
+    "compute_geometric_mean_ratio",
+    "compute_icc",
+    "compute_mann_whitney",
+    "compute_marker_changes",
+    "compute_mixed_model",
+    "compute_paired_change",
+    "compute_roc",
+    "compute_spearman_bootstrap",
+]

@@ -1,0 +1,3 @@
+"""Pipeline machinery: the notebook runner (``python -m helpers.pipeline``), the kernel
+pool, and the benchmark.
+"""

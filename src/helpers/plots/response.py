@@ -1,0 +1,358 @@
+"""Tumour-response figures: waterfall, swimmer and spider plots (RECIST 1.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch
+
+from helpers.plots.style import (
+    _MONTH_LOCATOR,
+    BOR_COLOURS,
+    BOR_LABELS,
+    PALETTE,
+    _bor_legend_handles,
+    _check_bor_codes,
+    _check_frame,
+    _group_colours,
+    _new_axes,
+    _note_below,
+    _numeric,
+    _ordered_levels,
+    _ref_hline,
+    _require_columns,
+    _styled,
+)
+
+# Swimmer plots: a row per patient up to a page-high figure; beyond it rows get thinner and,
+# once too thin for a readable identifier, the identifiers are dropped.
+_SWIM_ROW_IN = 0.24
+_SWIM_MAX_HEIGHT_IN = 11.0
+_SWIM_MAX_LABELLED = 60
+
+
+@_styled
+def plot_waterfall(
+    bor: pd.DataFrame,
+    *,
+    pchg_col: str = "BESTPCHG",
+    response_col: str = "AVALC",
+    subject_col: str = "USUBJID",
+    clip: float = 100.0,
+    ylabel: str = "Best change in sum of target lesions (%)",
+    title: str | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.5, 4.2),
+) -> Figure:
+    """Waterfall plot of the best percentage change in the sum of target lesions.
+
+    One bar per patient, sorted from largest increase to largest decrease and coloured by best
+    overall response (:data:`BOR_COLOURS`). Dashed lines mark the RECIST 1.1 thresholds
+    (+20 % progression, −30 % partial response). Bars above ``clip`` are cut at ``clip`` and
+    topped with a triangle and the true value. Patients without a measurable change (missing
+    ``pchg_col``) are listed in a note under the plot rather than silently dropped.
+
+    Returns
+    -------
+    Figure
+        The bars are the axes' patches (one per plotted patient); reference lines have gids
+        ``"ref_+20"`` and ``"ref_-30"``.
+
+    References
+    ----------
+    Eisenhauer EA et al. Eur J Cancer 2009;45:228-247 (RECIST 1.1 thresholds).
+    """
+    func = "plot_waterfall"
+    _check_frame(bor, func, "bor")
+    cols = {"pchg_col": pchg_col, "response_col": response_col, "subject_col": subject_col}
+    _require_columns(bor, func, cols)
+    if bor[subject_col].duplicated().any():
+        raise ValueError(f"{func}: one row per patient expected; filter to PARAMCD BOR or CBOR")
+    data = pd.DataFrame(
+        {
+            "subject": bor[subject_col].to_numpy(),
+            "pchg": _numeric(bor[pchg_col].to_numpy(), func, pchg_col),
+            "bor": bor[response_col].astype("string").to_numpy(),
+        }
+    )
+    _check_bor_codes(data["bor"], func, response_col)
+    if (data["pchg"] < -100).any():
+        raise ValueError(f"{func}: {pchg_col} below −100 % is impossible; check the derivation")
+    shown = data.dropna(subset=["pchg"]).sort_values(["pchg", "subject"], ascending=[False, True])
+    not_shown = data.loc[data["pchg"].isna(), "subject"].astype(str).tolist()
+
+    fig, ax = _new_axes(ax, figsize, func)
+    x = np.arange(len(shown))
+    heights = shown["pchg"].clip(upper=clip).to_numpy()
+    ax.bar(x, heights, width=0.8, color=[BOR_COLOURS[b] for b in shown["bor"]], zorder=2)
+    ax.axhline(0, color="black", linewidth=0.8, zorder=3)
+    _ref_hline(ax, 20, "+20 %")
+    _ref_hline(ax, -30, "−30 %")
+
+    handles: list[Any] = _bor_legend_handles(shown["bor"])
+    over = shown["pchg"].to_numpy() > clip
+    if over.any():
+        ax.plot(x[over], np.full(over.sum(), clip + 5), "^", color="black", markersize=5)
+        for xi, value in zip(x[over], shown["pchg"].to_numpy()[over], strict=True):
+            ax.text(
+                xi, clip + 10, f"{value:+.0f}", ha="center", va="bottom", fontsize=7, rotation=90
+            )
+        handles.append(
+            Line2D([], [], marker="^", color="black", linestyle="none", label=f"> +{clip:g} %")
+        )
+    ax.legend(handles=handles, loc="upper right", ncols=1)
+
+    top = max(30.0, float(np.nanmax(heights, initial=0.0)) + (35 if over.any() else 10))
+    ax.set_ylim(-105, top)
+    ax.set_xlim(-0.8, max(len(shown), 1) - 0.2)
+    ax.set_xticks([])
+    ax.spines["bottom"].set_visible(False)
+    ax.set_xlabel(f"Patients with a measurable change (n = {len(shown)})")
+    ax.set_ylabel(ylabel)
+    if not_shown:
+        _note_below(
+            ax,
+            f"Not shown, no measurable change from baseline (n = {len(not_shown)}): "
+            + ", ".join(not_shown),
+        )
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+_SWIM_EVENTS = (
+    ("response_onset", "Response onset", {"marker": "^", "color": "black", "markersize": 6}),
+    ("progression", "Progression", {"marker": "X", "color": "black", "markersize": 7}),
+    ("death", "Death", {"marker": "s", "color": "#444444", "markersize": 5.5}),
+)
+
+
+def _swim_input(swim: pd.DataFrame) -> pd.DataFrame:
+    func = "plot_swimmer"
+    _check_frame(swim, func, "swim")
+    _require_columns(swim, func, {c: c for c in ("subject", "start", "end", "ongoing")})
+    if swim["subject"].duplicated().any():
+        raise ValueError(f"{func}: one row per patient expected in column 'subject'")
+    data = pd.DataFrame({"subject": swim["subject"].astype(str).to_numpy()})
+    for col in ("start", "end", *(e[0] for e in _SWIM_EVENTS)):
+        present = col in swim.columns
+        values = swim[col].to_numpy() if present else np.full(len(swim), np.nan)
+        data[col] = _numeric(values, func, col).to_numpy()
+    if data[["start", "end"]].isna().any().any() or (data["end"] < data["start"]).any():
+        raise ValueError(f"{func}: start and end must be present with end >= start (months)")
+    if (data[["start", "end"]] < 0).any().any():
+        raise ValueError(f"{func}: start and end are months since treatment start, so >= 0")
+    ongoing = swim["ongoing"].map(lambda v: {"Y": True, "N": False}.get(v, v))
+    if not ongoing.isin([True, False]).all():
+        raise ValueError(f"{func}: ongoing must be boolean (True/False or 'Y'/'N')")
+    data["ongoing"] = ongoing.astype(bool).to_numpy()
+    data["bor"] = swim["bor"].astype("string").to_numpy() if "bor" in swim.columns else pd.NA
+    if "bor" in swim.columns:
+        _check_bor_codes(data["bor"], func, "bor")
+    data["duration"] = data["end"] - data["start"]
+    return data.sort_values(["duration", "subject"], ascending=[False, True]).reset_index(drop=True)
+
+
+@_styled
+def plot_swimmer(
+    swim: pd.DataFrame,
+    *,
+    xlabel: str = "Months since treatment start",
+    title: str | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Swimmer plot: one horizontal bar per patient for the time on treatment.
+
+    Bars run from ``start`` to ``end`` (months since treatment start), sorted by duration
+    (longest on top) and coloured by best overall response when a ``bor`` column is given.
+    Each patient gets a 0.24-inch row up to an 11-inch-high figure, thinner rows beyond; patient
+    identifiers label the rows for up to 60 patients (beyond, they could not be read).
+    Markers: response onset (triangle), progression (X), death (square); an arrow at the bar
+    end marks treatment ongoing at the data cut-off. Events after the end of treatment (e.g.
+    death during follow-up) are drawn beyond the bar.
+
+    Parameters
+    ----------
+    swim : DataFrame
+        Columns ``subject``, ``start``, ``end``, ``ongoing`` (bool or Y/N); optional ``bor``
+        (RECIST code), ``response_onset``, ``progression``, ``death`` (months, NaN = none).
+
+    Returns
+    -------
+    Figure
+        One bar (axes patch) per patient, in the sorted order from the top.
+    """
+    data = _swim_input(swim)
+    n = len(data)
+    row_in = min(_SWIM_ROW_IN, (_SWIM_MAX_HEIGHT_IN - 1.4) / n)
+    fig, ax = _new_axes(ax, figsize or (7.0, max(3.0, row_in * n + 1.4)), "plot_swimmer")
+    y = np.arange(n)
+    has_bor = data["bor"].notna().all()
+    colours = [BOR_COLOURS[b] for b in data["bor"]] if has_bor else PALETTE["blue"]
+    ax.barh(y, data["duration"], left=data["start"], height=0.62, color=colours, zorder=2)
+
+    x_max = float(np.nanmax(data[["end", *(e[0] for e in _SWIM_EVENTS)]].to_numpy())) or 1.0
+    arrow_len = 0.04 * x_max
+    handles: list[Any] = _bor_legend_handles(data["bor"]) if has_bor else []
+    for yi in y[data["ongoing"].to_numpy()]:
+        end = data.at[yi, "end"]
+        ax.add_patch(
+            FancyArrowPatch(
+                (end, yi),
+                (end + arrow_len, yi),
+                arrowstyle="-|>",
+                mutation_scale=9,
+                color="black",
+                linewidth=1,
+                zorder=4,
+                gid="ongoing_arrow",
+            )
+        )
+    if data["ongoing"].any():
+        handles.append(
+            Line2D(
+                [], [], marker=r"$\rightarrow$", color="black", linestyle="none", label="Ongoing"
+            )
+        )
+    for col, label, style in _SWIM_EVENTS:
+        mask = data[col].notna().to_numpy()
+        if mask.any():
+            ax.plot(
+                data.loc[mask, col],
+                y[mask],
+                linestyle="none",
+                markeredgecolor="white",
+                markeredgewidth=0.6,
+                zorder=5,
+                label=label,
+                **style,
+            )
+            handles.append(
+                Line2D([], [], linestyle="none", markeredgecolor="white", label=label, **style)
+            )
+
+    if n <= _SWIM_MAX_LABELLED:
+        ax.set_yticks(y, data["subject"], fontsize=8 if n <= 30 else 6.5)
+    else:  # identifiers would overlap: the plot shows the distribution, the table the patients
+        ax.set_yticks([])
+        ax.set_ylabel(f"Patients (n = {n}), longest on treatment at the top")
+    ax.set_ylim(n - 0.4, -0.6)
+    ax.set_xlim(0, x_max + 2.5 * arrow_len)
+    ax.xaxis.set_major_locator(_MONTH_LOCATOR())
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    ax.set_xlabel(xlabel)
+    ax.legend(handles=handles, loc="lower right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _spider_input(
+    ovr: pd.DataFrame, time_col: str, pchg_col: str, subject_col: str, colour_col: str | None
+) -> pd.DataFrame:
+    func = "plot_spider"
+    _check_frame(ovr, func, "ovr")
+    cols = {
+        "time_col": time_col,
+        "pchg_col": pchg_col,
+        "subject_col": subject_col,
+        "colour_col": colour_col,
+    }
+    _require_columns(ovr, func, cols)
+    ady = _numeric(ovr[time_col].to_numpy(), func, time_col)
+    data = pd.DataFrame(
+        {
+            "subject": ovr[subject_col].astype(str).to_numpy(),
+            # ADaM study days skip day 0 (day 1 = first dose): days since start = ADY − 1.
+            "weeks": (ady.where(ady < 1, ady - 1) / 7).to_numpy(),
+            "pchg": _numeric(ovr[pchg_col].to_numpy(), func, pchg_col).to_numpy(),
+            "colour": ovr[colour_col].astype(str).to_numpy() if colour_col else "all",
+        }
+    )
+    if colour_col and (data.groupby("subject")["colour"].nunique() > 1).any():
+        raise ValueError(
+            f"{func}: {colour_col} must be constant within each patient (e.g. the patient's BOR "
+            "merged onto every time point)"
+        )
+    # Baseline rows are replaced by the common origin (0 weeks, 0 %).
+    data = data[(data["weeks"] > 0) & data["pchg"].notna()]
+    if data.empty:
+        raise ValueError(f"{func}: no post-baseline time point with a {pchg_col} value to plot")
+    return data.sort_values(["subject", "weeks"])
+
+
+@_styled
+def plot_spider(
+    ovr: pd.DataFrame,
+    *,
+    time_col: str = "ADY",
+    pchg_col: str = "PCHGBL",
+    subject_col: str = "USUBJID",
+    colour_col: str | None = "BOR",
+    xlabel: str = "Weeks since treatment start",
+    ylabel: str = "Change in sum of target lesions from baseline (%)",
+    title: str | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+) -> Figure:
+    """Spider plot: percentage change in the target-lesion sum over time, one line per patient.
+
+    Each line starts at (0 weeks, 0 %) and joins the post-baseline assessments (``time_col`` in
+    ADaM study days, plotted in weeks since the first dose). Lines are coloured by
+    ``colour_col`` (RECIST codes get :data:`BOR_COLOURS`; other categories the Okabe–Ito
+    palette). Dashed lines mark +20 % and −30 % (RECIST 1.1).
+
+    Parameters
+    ----------
+    ovr : DataFrame
+        ADRS time-point rows (``PARAMCD == "OVR"``) with ``time_col`` (ADaM study day),
+        ``pchg_col`` (% change of the target sum from baseline; baseline rows and missing values
+        are not drawn) and ``colour_col`` constant within patient (e.g. BOR merged on).
+    colour_col : str or None
+        None draws every line in one colour, without a legend.
+
+    Returns
+    -------
+    Figure
+        One line (gid ``"spider:<subject>"``) per patient with at least one post-baseline value.
+    """
+    data = _spider_input(ovr, time_col, pchg_col, subject_col, colour_col)
+    levels = _ordered_levels(data["colour"], None, "plot_spider")
+    colours = _group_colours(levels, "plot_spider") if colour_col else {"all": PALETTE["blue"]}
+
+    fig, ax = _new_axes(ax, figsize, "plot_spider")
+    for subject, rows in data.groupby("subject", sort=True):
+        ax.plot(
+            np.r_[0.0, rows["weeks"].to_numpy()],
+            np.r_[0.0, rows["pchg"].to_numpy()],
+            color=colours[rows["colour"].iloc[0]],
+            marker="o",
+            markersize=3,
+            linewidth=1.2,
+            alpha=0.9,
+            zorder=3,
+            gid=f"spider:{subject}",
+        )
+    ax.axhline(0, color="black", linewidth=0.6, zorder=2)
+    _ref_hline(ax, 20, "+20 %")
+    _ref_hline(ax, -30, "−30 %")
+    if colour_col:
+        handles = [
+            Line2D([], [], color=colours[v], marker="o", markersize=3, label=BOR_LABELS.get(v, v))
+            for v in levels
+        ]
+        ax.legend(handles=handles, loc="upper left", title=None)
+    ax.set_xlim(0, data["weeks"].max() * 1.03)
+    ax.set_ylim(min(-100.0, data["pchg"].min()) - 5, max(40.0, data["pchg"].max() + 10))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return fig

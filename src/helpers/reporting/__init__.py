@@ -1,0 +1,1 @@
+"""Reporting: the HTML report index (and, later, formatted tables and exports)."""
