@@ -52,7 +52,10 @@ def test_index_links_reports_shows_summary_gallery_and_escapes_captions(toy_outp
     assert 'href="02_tdm1_response.html"' in page
     assert "Results summary" in page
     assert "ORR" in page
-    assert "../figures/02_tdm1_response/km_pfs_treated.png" in page
+    # reports/ is self-contained: the gallery shows the copy inside reports/figures/
+    assert '"figures/02_tdm1_response/km_pfs_treated.png"' in page
+    copied = toy_outputs / "reports" / "figures" / "02_tdm1_response" / "km_pfs_treated.png"
+    assert copied.is_file()
     assert "KM of PFS &lt;treated&gt;" in page  # captions are escaped, not injected
 
 

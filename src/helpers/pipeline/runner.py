@@ -33,6 +33,7 @@ import yaml
 
 from helpers import config
 from helpers.config import NOTEBOOK_DAG
+from helpers.reporting import runs
 from helpers.reporting.runs import NotebookRun, PipelineResult
 
 
@@ -93,6 +94,7 @@ def execute_notebook(
     source = root / "notebooks" / f"{name}.ipynb"
     run = NotebookRun(name, output=reports / f"{name}.ipynb", html=reports / f"{name}.html")
     injected = {k: v for k, v in params.items() if k in declared_parameters(source)}
+    run.parameters = injected
     start = time.perf_counter()
     try:
         with pool.kernel() if pool else kernels.fresh_kernel(root) as km:
@@ -153,6 +155,10 @@ def run_pipeline(
     reports = Path(reports_dir) if reports_dir else root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     synthetic = io.is_synthetic(config.resolve_path(params["shared"]["raw_dir"], root))
+    outputs = {
+        k: config.resolve_path(params["shared"][k], root) for k in ("figures_dir", "tables_dir")
+    }
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = PipelineResult({n: NotebookRun(n) for n in notebooks})
     start = time.perf_counter()
     pool, pooled = _kernel_pool(root, notebooks, dag, jobs, fresh_kernels)
@@ -184,6 +190,8 @@ def run_pipeline(
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for fut in done:
                 run = result.runs[futures.pop(fut)] = fut.result()
+                # the sidecar of the run's figures and tables (parameters, run, file hashes)
+                runs.record_run(run, run.parameters, *outputs.values(), reports, run_id)
                 renders[renderer.submit(render_html, run, synthetic)] = run.name
                 _log_outcome(run, log)
         _collect_renders(renders, result, log)

@@ -1,0 +1,138 @@
+"""What makes ``reports/`` self-contained: figures copied in, one workbook per notebook, one Word
+document per trial.
+
+Built by :func:`helpers.reporting.report.write_index` after the notebooks ran, from what they
+saved (``figures/<notebook>/``, ``reports/tables/<notebook>/``), so the folder can be zipped or
+mailed as it is.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from helpers import io
+from helpers.reporting import export
+from helpers.reporting import format as fmt
+
+#: Notebooks of each trial, in report order.
+TRIAL_NOTEBOOKS = {
+    "her2_ctc_tdm1": ("01_screening_rate", "02_tdm1_response"),
+    "everolimus_nk": ("03_nk_function_changes", "04_mtor_status"),
+}
+TRIAL_TITLES = {
+    "her2_ctc_tdm1": "HER2-amplified CTCs → T-DM1: key tables and figures",
+    "everolimus_nk": "Everolimus and NK cells: key tables and figures",
+}
+#: Figures of each notebook that go into the trial's Word document (when they exist).
+KEY_FIGURES = {
+    "01_screening_rate": ("consort_screening_flow", "forest_odds_ratios_characteristics"),
+    "02_tdm1_response": (
+        "waterfall_best_change",
+        "swimmer_treated",
+        "km_pfs_treated",
+        "km_os_treated",
+    ),
+    "03_nk_function_changes": (
+        "gzmb_trajectories",
+        "nk_marker_change_heatmap",
+        "km_pfs_treated",
+        "km_os_treated",
+    ),
+    "04_mtor_status": ("rps6_inhibition_distribution",),
+}
+EXPORTS = "exports"
+
+
+@dataclass
+class NotebookOutputs:
+    """Paths (relative to ``reports/``) of one notebook's tables and exports."""
+
+    tables: list[str] = field(default_factory=list)
+    rtf: list[str] = field(default_factory=list)
+    workbook: str | None = None
+
+
+def copy_figures(figures_dir: Path, reports: Path, notebook: str) -> Path:
+    """Mirror ``figures/<notebook>/`` into ``reports/figures/<notebook>/`` (stale files removed)."""
+    source = Path(figures_dir) / notebook
+    target = Path(reports) / "figures" / notebook
+    if target.resolve() == source.resolve():
+        return target
+    if target.exists():
+        shutil.rmtree(target)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    return target
+
+
+def load_csr_table(csv: Path) -> fmt.FormattedTable:
+    """A saved table as a :class:`~helpers.reporting.format.FormattedTable` (title, footnotes
+    from its sidecar when it is a CSR table; otherwise formatted by the rule set)."""
+    meta = io.read_json(csv.with_suffix(".json")) or {}
+    df = pd.read_csv(csv, keep_default_na=False) if meta.get("csr") else pd.read_csv(csv)
+    if meta.get("csr"):
+        return fmt.FormattedTable(df.astype(str), meta.get("title", ""), meta.get("footnotes", []))
+    return fmt.format_table(df, title=csv.stem.replace("_", " "))
+
+
+def build_notebook_exports(tables_dir: Path, reports: Path, notebook: str) -> NotebookOutputs:
+    """Workbook ``reports/exports/<notebook>.xlsx`` (one sheet per saved table) and the list of
+    tables and RTF files of the notebook."""
+    folder = Path(tables_dir) / notebook
+    out = NotebookOutputs()
+    csvs = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not csvs:
+        return out
+    rel = _relative(reports)
+    out.tables = [rel(p) for p in csvs]
+    out.rtf = [rel(p) for p in sorted(folder.glob("*.rtf"))]
+    frames = {p.stem: pd.read_csv(p) for p in csvs}
+    path = export.write_workbook(frames, Path(reports) / EXPORTS / f"{notebook}.xlsx")
+    out.workbook = rel(path)
+    return out
+
+
+def _relative(reports: Path):
+    import os
+
+    def rel(path: Path) -> str:
+        return Path(os.path.relpath(Path(path).resolve(), Path(reports).resolve())).as_posix()
+
+    return rel
+
+
+def build_trial_document(
+    trial: str, tables_dir: Path, figures_dir: Path, reports: Path, synthetic: bool
+) -> Path | None:
+    """Word document of a trial: its CSR tables, results summaries and key figures."""
+    items: list[export.DocxItem] = []
+    for notebook in TRIAL_NOTEBOOKS[trial]:
+        folder = Path(tables_dir) / notebook
+        if not folder.is_dir():
+            continue
+        items.append(export.DocxItem("heading", notebook.replace("_", " "), level=1))
+        for csv in sorted(folder.glob("*.csv")):
+            meta = io.read_json(csv.with_suffix(".json")) or {}
+            if meta.get("csr"):
+                items.append(export.DocxItem("table", table=load_csr_table(csv)))
+        summary = folder / "results_summary.csv"
+        if summary.is_file():
+            table = fmt.format_table(
+                pd.read_csv(summary).drop(columns=["outcome"], errors="ignore"),
+                title="Results summary",
+            )
+            items.append(export.DocxItem("table", table=table))
+        for name in KEY_FIGURES.get(notebook, ()):
+            png = Path(figures_dir) / notebook / f"{name}.png"
+            meta = io.read_json(png.with_suffix(".json")) or {}
+            if png.is_file():
+                items.append(export.DocxItem("figure", meta.get("caption", name), image=png))
+    if not items:
+        return None
+    return export.write_docx(
+        items, Path(reports) / EXPORTS / f"{trial}.docx", TRIAL_TITLES[trial], synthetic
+    )
