@@ -81,3 +81,30 @@ def test_real_data_has_no_synthetic_banner(toy_outputs):
     page = _index(toy_outputs, {})
     assert "SYNTHETIC DATA" not in page
     assert "real trial export" in page
+
+
+def test_outputs_changed_after_the_run_mark_the_notebook_stale(toy_outputs):
+    from helpers.reporting import runs
+
+    run = NotebookRun("02_tdm1_response", "ok", 4.2, parameters={"ci_level": 0.9})
+    reports = toy_outputs / "reports"
+    runs.record_run(
+        run, run.parameters, toy_outputs / "figures", reports / "tables", reports, "run-1"
+    )
+    page = _index(toy_outputs, {})  # index rebuilt later, notebook not re-run
+    assert "STALE" not in page
+    assert "ci_level" in page  # the parameters the notebook ran with
+    # re-run in JupyterLab: a figure changes after the report was built
+    (toy_outputs / "figures" / "02_tdm1_response" / "km_pfs_treated.png").write_bytes(b"new")
+    page = _index(toy_outputs, {})
+    assert "STALE" in page
+    assert "figures/km_pfs_treated.png" in page
+    assert "python -m helpers.pipeline --only 02_tdm1_response" in page
+
+
+def test_failed_or_never_run_notebook_shows_no_older_results(toy_outputs):
+    failed = NotebookRun("02_tdm1_response", "failed", 1.0, "cell 3: ValueError: x")
+    page = _index(toy_outputs, {"02_tdm1_response": failed})
+    assert "Results summary" not in page
+    assert "km_pfs_treated.png" not in page
+    assert "No results shown" in page

@@ -263,8 +263,9 @@ def format_table(
         ``ci_level``), the method moves to the footnotes and empty optional columns are dropped.
     """
     df = table.copy()
-    if not isinstance(df.index, pd.RangeIndex):
-        df = df.reset_index()
+    # a named index (cross tables, value counts) is a column of labels; a bare one is row numbers
+    named = any(name is not None for name in df.index.names)
+    df = df.reset_index(drop=not named)
     if isinstance(df.columns, pd.MultiIndex):
         df.columns = [" / ".join(str(p) for p in col if str(p)) for col in df.columns]
     df.columns = [str(c) for c in df.columns]
@@ -358,3 +359,38 @@ def show(table: pd.DataFrame | FormattedTable, title: str = "", **kwargs: Any) -
     """
     ft = table if isinstance(table, FormattedTable) else format_table(table, title, **kwargs)
     return to_gt(ft)
+
+
+def key_value_table(values: Any, key: str = "parameter", value: str = "value") -> pd.DataFrame:
+    """A mapping or dataclass as a two-column table (lists joined with ", "): readable, not a repr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``key`` and ``value`` (text), one row per entry, in the given order.
+    """
+    import dataclasses
+
+    if dataclasses.is_dataclass(values) and not isinstance(values, type):
+        values = dataclasses.asdict(values)
+    if not isinstance(values, dict):
+        raise TypeError(f"expected a mapping or a dataclass instance, got {type(values).__name__}.")
+
+    def words(v: Any) -> str:
+        if isinstance(v, list | tuple | set):
+            return ", ".join(str(x) for x in v)
+        return NA_TEXT if _missing(v) else str(v)
+
+    return pd.DataFrame([(str(k), words(v)) for k, v in values.items()], columns=[key, value])
+
+
+def table_link(path: Any, base: Any, what: str, n: int) -> str:
+    """Markdown link to a saved table, relative to the page folder ``base`` (e.g. ``reports/``).
+
+    For long tables that a page should not print in full: "[All 386 QC records (CSV)](…)".
+    """
+    import os
+    from pathlib import Path
+
+    rel = Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
+    return f"[All {n} {what} (CSV)]({rel}), also a sheet of this notebook's Excel workbook."

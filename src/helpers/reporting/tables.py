@@ -221,8 +221,9 @@ def summarise_disposition(
 
 def summarise_samples_per_visit(
     adbm: pd.DataFrame,
+    adsl: pd.DataFrame,
     parameters: Mapping[str, str],
-    n_treated: int,
+    flag: str = "TRTFL",
     visits: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Biomarker samples available per visit, in the disposition layout.
@@ -231,22 +232,29 @@ def summarise_samples_per_visit(
     ----------
     adbm : pandas.DataFrame
         ``USUBJID, PARAMCD, AVISIT, AVAL`` (one row per patient, parameter and visit).
+    adsl : pandas.DataFrame
+        ``USUBJID`` and ``flag``: the patients counted and the denominator.
     parameters : mapping
         ``{PARAMCD: words}`` of the biomarkers to count.
-    n_treated : int
-        Denominator (treated patients).
+    flag : str
+        ADSL flag of the population (default treated).
     visits : sequence of str, optional
         Visit order (default: by ``AVISITN`` when present, else as found).
 
     Returns
     -------
     pandas.DataFrame
-        ``Phase`` ("Biomarker samples (% of treated)"), ``Status`` ("<biomarker>, <visit>") and
-        "Patients (N = n_treated)": patients with a non-missing value, n (%).
+        ``Biomarker``, ``Visit`` and "Patients (N = population)": patients of the population
+        with a non-missing value, n (%).
     """
     validate_frame(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL"])
+    validate_frame(adsl, "adsl", ["USUBJID", flag])
+    ids = set(adsl.loc[adsl[flag].eq("Y"), "USUBJID"])
+    n_treated = len(ids)
     rows = []
-    present = adbm[adbm["AVAL"].notna() & adbm["PARAMCD"].isin(list(parameters))]
+    present = adbm[
+        adbm["AVAL"].notna() & adbm["PARAMCD"].isin(list(parameters)) & adbm["USUBJID"].isin(ids)
+    ]
     if visits is None:
         order = adbm.sort_values("AVISITN") if "AVISITN" in adbm.columns else adbm
         visits = list(dict.fromkeys(order["AVISIT"].astype(str)))
@@ -254,14 +262,10 @@ def summarise_samples_per_visit(
         sub = present[present["PARAMCD"].eq(code)]
         for visit in visits:
             n = sub.loc[sub["AVISIT"].astype(str).eq(visit), "USUBJID"].nunique()
-            rows.append(
-                (
-                    "Biomarker samples (% of treated)",
-                    f"{words}, {visit}",
-                    format_count_pct(n, n_treated),
-                )
-            )
-    return pd.DataFrame(rows, columns=["Phase", "Status", population_header("Patients", n_treated)])
+            rows.append((words, visit, format_count_pct(n, n_treated)))
+    return pd.DataFrame(
+        rows, columns=["Biomarker", "Visit", population_header("Patients", n_treated)]
+    )
 
 
 def summarise_analysis_populations(
