@@ -45,6 +45,18 @@ KEY_FIGURES = {
     "04_mtor_status": ("rps6_inhibition_distribution",),
 }
 EXPORTS = "exports"
+#: Order of the CSR tables in a Word document (others follow alphabetically).
+CSR_ORDER = (
+    "table1_baseline_characteristics",
+    "analysis_populations",
+    "disposition",
+    "biomarker_samples_per_visit",
+    "listing_efficacy",
+    "listing_grade3_serious_ae",
+    "listing_deaths",
+)
+#: CSR tables too long for the Word document (they stay in RTF, CSV and the workbook).
+LONG_LISTINGS = ("listing_population_exits",)
 
 
 @dataclass
@@ -105,19 +117,32 @@ def _relative(reports: Path):
     return rel
 
 
+def _csr_rank(csv: Path) -> tuple[int, str]:
+    return (CSR_ORDER.index(csv.stem) if csv.stem in CSR_ORDER else len(CSR_ORDER), csv.stem)
+
+
 def build_trial_document(
-    trial: str, tables_dir: Path, figures_dir: Path, reports: Path, synthetic: bool
+    trial: str,
+    tables_dir: Path,
+    figures_dir: Path,
+    reports: Path,
+    synthetic: bool,
+    headings: dict[str, str] | None = None,
 ) -> Path | None:
-    """Word document of a trial: its CSR tables, results summaries and key figures."""
+    """Word document of a trial: its CSR tables, results summaries and key figures.
+
+    ``headings`` maps each notebook to its section heading (default: the notebook name).
+    """
     items: list[export.DocxItem] = []
     for notebook in TRIAL_NOTEBOOKS[trial]:
         folder = Path(tables_dir) / notebook
         if not folder.is_dir():
             continue
-        items.append(export.DocxItem("heading", notebook.replace("_", " "), level=1))
-        for csv in sorted(folder.glob("*.csv")):
+        heading = (headings or {}).get(notebook, notebook.replace("_", " "))
+        items.append(export.DocxItem("heading", heading, level=1))
+        for csv in sorted(folder.glob("*.csv"), key=_csr_rank):
             meta = io.read_json(csv.with_suffix(".json")) or {}
-            if meta.get("csr"):
+            if meta.get("csr") and csv.stem not in LONG_LISTINGS:
                 items.append(export.DocxItem("table", table=load_csr_table(csv)))
         summary = folder / "results_summary.csv"
         if summary.is_file():

@@ -137,6 +137,7 @@ def write_docx(items: Sequence[DocxItem], path: Path, title: str, synthetic: boo
     """Word document (python-docx) of headings, paragraphs, formatted tables and figures."""
     from docx import Document
     from docx.enum.section import WD_ORIENT
+    from docx.enum.style import WD_STYLE_TYPE
     from docx.shared import Cm, Pt, RGBColor
 
     doc = Document()
@@ -146,6 +147,10 @@ def write_docx(items: Sequence[DocxItem], path: Path, title: str, synthetic: boo
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, side, Cm(1.8))
     doc.styles["Normal"].font.size = Pt(9)
+    table_text = doc.styles.add_style("Table Text", WD_STYLE_TYPE.PARAGRAPH)
+    table_text.base_style = doc.styles["Normal"]
+    table_text.font.size = Pt(8)
+    table_text.paragraph_format.space_after = Pt(0)
     doc.add_heading(title, level=0)
     if synthetic:
         run = doc.add_paragraph().add_run(SYNTHETIC_NOTE)
@@ -173,18 +178,19 @@ def _docx_table(doc: Any, ft: FormattedTable) -> None:
     if ft.title:
         doc.add_paragraph(ft.title, style="Caption")
     flat = ft.flat()
-    table = doc.add_table(rows=1, cols=len(flat.columns))
+    # all rows at once (add_row per row re-reads the grid: 10x slower on a long listing); the
+    # 8-point font comes from the document's "Table Text" style, not from every run
+    table = doc.add_table(rows=len(flat) + 1, cols=len(flat.columns))
     table.style = "Light Grid Accent 1"
-    for cell, name in zip(table.rows[0].cells, flat.columns, strict=True):
-        cell.text = str(name)
-    for rec in flat.itertuples(index=False):
-        cells = table.add_row().cells
-        for cell, value in zip(cells, rec, strict=True):
-            cell.text = str(value)
-    for row in table.rows:
-        for cell in row.cells:
-            for para in cell.paragraphs:
-                for run in para.runs:
-                    run.font.size = Pt(8)
+    texts = [[str(c) for c in flat.columns], *flat.astype(str).itertuples(index=False)]
+    style_id = doc.styles["Table Text"].style_id
+    for i, (row, values) in enumerate(zip(table.rows, texts, strict=True)):
+        # header row and group headings (a label and nothing else) in bold
+        bold = i == 0 or (len(values) > 1 and not any(str(v).strip() for v in values[1:]))
+        for cell, value in zip(row.cells, values, strict=True):
+            para = cell.paragraphs[0]
+            # the style id set on the XML directly: python-docx's name lookup costs ~7 ms a cell
+            para._p.style = style_id
+            para.add_run(value).bold = bold or None
     for note in ft.footnotes:
         doc.add_paragraph(note).runs[0].font.size = Pt(8)

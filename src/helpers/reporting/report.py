@@ -319,7 +319,9 @@ def build_index(
         )
         doc = reports / bundle.EXPORTS / f"{trial}.docx"
         if current:
-            doc = bundle.build_trial_document(trial, tables_dir, figures_dir, reports, synthetic)
+            doc = bundle.build_trial_document(
+                trial, tables_dir, figures_dir, reports, synthetic, NOTEBOOK_TITLES
+            )
         elif doc.is_file():
             doc.unlink()  # a document of an older run would pass for current
         if doc is not None and doc.is_file():

@@ -353,11 +353,10 @@ def list_population_exits(members: pd.DataFrame, populations: Mapping[str, str])
 
 def _tte_status(adtte: pd.DataFrame, code: str) -> pd.DataFrame:
     sub = adtte[adtte["PARAMCD"].eq(code)]
-    status = np.where(
-        sub["CNSR"].eq(0),
-        sub["EVNTDESC"].fillna("event"),
-        "Censored: " + sub["CNSDTDSC"].fillna(""),
-    )
+    why = sub["CNSDTDSC"].fillna("").astype(str)
+    # "Censored at last date known alive" already says so; other reasons get the word in front
+    censored = why.where(why.str.lower().str.startswith("censored"), "Censored: " + why)
+    status = np.where(sub["CNSR"].eq(0), sub["EVNTDESC"].fillna("event"), censored)
     return pd.DataFrame(
         {
             "USUBJID": sub["USUBJID"],
