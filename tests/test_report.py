@@ -108,3 +108,17 @@ def test_failed_or_never_run_notebook_shows_no_older_results(toy_outputs):
     assert "Results summary" not in page
     assert "km_pfs_treated.png" not in page
     assert "No results shown" in page
+
+
+def test_notebook_is_stale_when_a_prerequisite_ran_after_it(toy_outputs):
+    from helpers.reporting import runs
+
+    reports = toy_outputs / "reports"
+    for name, run_id in (
+        ("02_tdm1_response", "2026-01-01T10:00:00Z"),
+        ("00_data_preparation", "2026-01-02T10:00:00Z"),
+    ):
+        run = NotebookRun(name, "ok", 1.0)
+        runs.record_run(run, {}, toy_outputs / "figures", reports / "tables", reports, run_id)
+    page = _index(toy_outputs, {})
+    assert "00_data_preparation ran again after this notebook" in page

@@ -65,7 +65,9 @@ def _fish_reason(row: pd.Series) -> str | None:
         return "no CTC detected"
     if row["FISHSTAT"] == "technical_failure":
         why = row["FISHFRSN"]
-        return "FISH technical failure" + ("" if pd.isna(why) else f" ({why})")
+        return "FISH technical failure" + (
+            "" if pd.isna(why) else f" ({str(why).replace('_', ' ')})"
+        )
     if row["FISHSTAT"] != "done":
         return "FISH not done"
     if not row["NCELLEVL"] > 0:

@@ -323,7 +323,7 @@ def plot_volcano(
     span = float(np.nanmax(np.abs(effect), initial=0.0)) or 1.0
     ax.set_xlim(-1.3 * span, 1.3 * span)
     ax.set_ylim(0, max(float(np.nanmax(logp, initial=0.0)), -np.log10(threshold)) * 1.12)
-    _place_labels(ax, effect, logp, np.where(hit, labels, ""))
+    _place_labels(ax, effect, logp, np.where(hit, labels, ""), avoid_y=[-np.log10(threshold)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(rf"$-\log_{{10}}$({p_label})")
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
@@ -333,7 +333,12 @@ def plot_volcano(
 
 
 def _place_labels(
-    ax: Axes, xs: np.ndarray, ys: np.ndarray, labels: np.ndarray, fontsize: float = 7.5
+    ax: Axes,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    labels: np.ndarray,
+    fontsize: float = 7.5,
+    avoid_y: Sequence[float] = (),
 ) -> None:
     """Greedy label placement: try offsets at growing distances, keep the first free of overlaps.
 
@@ -341,7 +346,7 @@ def _place_labels(
     rings of growing distance around the point (outer side first); a label that fits nowhere
     takes the nearest free-of-frame offset. A label set off from its point gets a thin leader
     line, so that every label names exactly one point. Good enough for the tens of markers of a
-    biomarker panel.
+    biomarker panel. Horizontal reference lines at ``avoid_y`` are kept free of text too.
     """
     fig = ax.get_figure(root=True)
     fig.draw_without_rendering()  # final axes position, so pixel distances are meaningful
@@ -349,6 +354,9 @@ def _place_labels(
     pix = ax.transData.transform(np.column_stack([xs, ys]))
     frame = ax.get_window_extent()
     taken = [(px - 4 * scale, py - 4 * scale, px + 4 * scale, py + 4 * scale) for px, py in pix]
+    for y in avoid_y:  # reference lines (e.g. the significance threshold) are not written over
+        line_y = ax.transData.transform((0.0, y))[1]
+        taken.append((frame.x0, line_y - 1.5 * scale, frame.x1, line_y + 1.5 * scale))
     offsets = [(5, 2), (5, -11), (-5, 2), (-5, -11)]
     for r in (14, 24, 36, 50):
         offsets += [(r, -4), (r, r * 0.6), (r, -r * 0.8), (-r, -4), (-r, r * 0.6), (-r, -r * 0.8)]

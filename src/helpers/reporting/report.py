@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from helpers import config, io
+from helpers.config import NOTEBOOK_DAG
 from helpers.reporting import bundle, runs
 from helpers.reporting import format as fmt
 from helpers.results import SUMMARY_COLUMNS
@@ -221,6 +222,14 @@ def _notebook_status(name: str, run: Any, record: dict | None) -> tuple[str, str
     return "not run", "", {}
 
 
+def _ran_after(reports: Path, dependency: str, record: dict | None) -> bool:
+    """True when ``dependency``'s last run started after the run of ``record`` (ISO run ids)."""
+    dep = runs.load_run_record(reports, dependency)
+    if not record or not dep:
+        return False
+    return str(dep.get("run_id", "")) > str(record.get("run_id", ""))
+
+
 def _notebook_section(
     name: str, run: Any, reports: Path, figures_dir: Path, tables_dir: Path
 ) -> str:
@@ -255,6 +264,12 @@ def _notebook_section(
             f'<p class="stale">STALE: {len(changed)} output(s) changed after this report was built '
             f"(e.g. re-run in JupyterLab): {listed}. The report below shows the outputs of run "
             f"{html.escape(str(record.get('run_id')))}; rebuild with <code>{rebuild}</code>.</p>"
+        )
+    newer = [dep for dep in NOTEBOOK_DAG.get(name, ()) if _ran_after(reports, dep, record)]
+    if newer:
+        parts.append(
+            f'<p class="stale">STALE: {", ".join(newer)} ran again after this notebook, so its '
+            f"results may rest on older data; rebuild with <code>{rebuild}</code>.</p>"
         )
     parts.append(
         f"<details><summary>Parameters of this run</summary>{parameters_html(parameters)}</details>"
@@ -301,7 +316,6 @@ def build_index(
     tables_dir = config.resolve_path(shared["tables_dir"], root)
     reports = root / "reports"
     synthetic = io.is_synthetic(raw_dir)
-    from helpers.config import NOTEBOOK_DAG
 
     toc = "".join(
         f'<li><a href="#{n}">{html.escape(NOTEBOOK_TITLES.get(n, n))}</a></li>'
