@@ -155,9 +155,10 @@ def run_pipeline(
     reports = Path(reports_dir) if reports_dir else root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     synthetic = io.is_synthetic(config.resolve_path(params["shared"]["raw_dir"], root))
-    outputs = {
-        k: config.resolve_path(params["shared"][k], root) for k in ("figures_dir", "tables_dir")
-    }
+    # where the notebooks write figures and tables (the run record hashes them)
+    default_dirs = {"figures_dir": "figures", "tables_dir": "reports/tables"}
+    shared = params["shared"]
+    outputs = {k: config.resolve_path(shared.get(k, v), root) for k, v in default_dirs.items()}
     run_id = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = PipelineResult({n: NotebookRun(n) for n in notebooks})
     start = time.perf_counter()
