@@ -103,3 +103,17 @@ def test_key_value_table_reads_like_words_not_a_repr():
         {"parameter": "her2", "value": "adsl, adae"},
         {"parameter": "cutoff", "value": "—"},
     ]
+
+
+def test_design_adjusted_response_rate_reads_as_a_percentage():
+    row = pd.DataFrame(
+        {
+            "parameter": ["ORR (confirmed), EFFFL: UMVUE (design-adjusted)"],
+            "N": [17],
+            "estimate": [0.2412],
+            "ci_lower": [0.07],
+            "ci_upper": [0.5],
+            "method": ["UMVUE (Jung 2004)"],
+        }
+    )
+    assert fmt.format_table(row).table["Estimate (CI)"][0] == "24.1% (7.0 to 50.0)"

@@ -166,7 +166,7 @@ def is_proportion(method: Any, parameter: Any = "", estimate: Any = None) -> boo
         return True
     words = str(parameter).lower()
     in_unit = not _missing(estimate) and 0.0 <= float(estimate) <= 1.0
-    rate_words = ("rate", "proportion", "probability", "survival", "free at")
+    rate_words = ("rate", "proportion", "probability", "survival", "free at", "orr", "dcr", "cbr")
     return in_unit and "median" not in words and any(w in words for w in rate_words)
 
 

@@ -262,8 +262,9 @@ def _notebook_section(
         listed = ", ".join(html.escape(c) for c in changed[:8]) + (" …" if len(changed) > 8 else "")
         parts.append(
             f'<p class="stale">STALE: {len(changed)} output(s) changed after this report was built '
-            f"(e.g. re-run in JupyterLab): {listed}. The report below shows the outputs of run "
-            f"{html.escape(str(record.get('run_id')))}; rebuild with <code>{rebuild}</code>.</p>"
+            f"(e.g. re-run in JupyterLab): {listed}. Its report page is from run "
+            f"{html.escape(str(record.get('run_id')))}, the summary and figures below are the "
+            f"files now on disk; rebuild with <code>{rebuild}</code>.</p>"
         )
     newer = [dep for dep in NOTEBOOK_DAG.get(name, ()) if _ran_after(reports, dep, record)]
     if newer:
