@@ -122,3 +122,18 @@ def test_notebook_is_stale_when_a_prerequisite_ran_after_it(toy_outputs):
         runs.record_run(run, {}, toy_outputs / "figures", reports / "tables", reports, run_id)
     page = _index(toy_outputs, {})
     assert "00_data_preparation ran again after this notebook" in page
+
+
+def test_index_links_workbook_and_rtf_of_tlg_tables(toy_outputs):
+    from openpyxl import load_workbook
+
+    page = _index(toy_outputs, {"02_tdm1_response": NotebookRun("02_tdm1_response", "ok", 4.2)})
+    reports = toy_outputs / "reports"
+    assert 'href="exports/02_tdm1_response.xlsx"' in page
+    assert 'href="exports/02_tdm1_response/results_summary.rtf"' in page
+    rtf = (reports / "exports" / "02_tdm1_response" / "results_summary.rtf").read_text()
+    assert rtf.startswith("{\\rtf1")
+    assert "SYNTHETIC DATA" in rtf
+    assert load_workbook(reports / "exports" / "02_tdm1_response.xlsx").sheetnames == [
+        "results_summary"
+    ]

@@ -55,6 +55,34 @@ CSR_ORDER = (
     "listing_grade3_serious_ae",
     "listing_deaths",
 )
+#: Tables of the TLG catalogue saved by the notebooks as CSV only (AET01/AET02 adverse events,
+#: RSPT01 response, TTET01 time to event, EXT01 exposure, results summaries): the report writes
+#: their RTF (``reports/exports/<notebook>/<name>.rtf``) with the formatting layer.
+TLG_TABLES = (
+    "results_summary",
+    "ae_overview",
+    "ae_worst_grade",
+    "ae_by_soc_term_all",
+    "ae_by_soc_term_related",
+    "ae_by_soc_term_serious",
+    "related_ae_by_soc_term",
+    "infections_by_soc_term",
+    "related_ae_worst_grade",
+    "infection_worst_grade",
+    "intercurrent_events_overview",
+    "response_rates",
+    "orr_dcr_efficacy_evaluable",
+    "best_overall_response",
+    "km_pfs_os_followup",
+    "pfs_km_summary",
+    "os_km_summary",
+    "median_followup",
+    "exposure_summary",
+    "end_of_treatment_reasons",
+    "detection_rates",
+    "gzmb_change_from_baseline",
+    "rps6_inhibition_summary",
+)
 #: CSR tables too long for the Word document (they stay in RTF, CSV and the workbook).
 LONG_LISTINGS = ("listing_population_exits",)
 
@@ -91,18 +119,32 @@ def load_csr_table(csv: Path) -> fmt.FormattedTable:
     return fmt.format_table(df, title=csv.stem.replace("_", " "))
 
 
-def build_notebook_exports(tables_dir: Path, reports: Path, notebook: str) -> NotebookOutputs:
-    """Workbook ``reports/exports/<notebook>.xlsx`` (one sheet per saved table) and the list of
-    tables and RTF files of the notebook."""
+def build_notebook_exports(
+    tables_dir: Path, reports: Path, notebook: str, synthetic: bool = False
+) -> NotebookOutputs:
+    """Workbook ``reports/exports/<notebook>.xlsx`` (one sheet per saved table), the RTF of its
+    :data:`TLG_TABLES`, and the list of the notebook's tables and RTF files."""
     folder = Path(tables_dir) / notebook
     out = NotebookOutputs()
+    own = Path(reports) / EXPORTS / notebook
+    if own.is_dir():
+        shutil.rmtree(own)  # exports of an older run must not outlive their tables
     csvs = sorted(folder.glob("*.csv")) if folder.is_dir() else []
     if not csvs:
+        (Path(reports) / EXPORTS / f"{notebook}.xlsx").unlink(missing_ok=True)
         return out
     rel = _relative(reports)
     out.tables = [rel(p) for p in csvs]
-    out.rtf = [rel(p) for p in sorted(folder.glob("*.rtf"))]
     frames = {p.stem: pd.read_csv(p) for p in csvs}
+    rtf = sorted(folder.glob("*.rtf"))
+    for name in TLG_TABLES:
+        if name in frames and not (folder / f"{name}.rtf").is_file():
+            title = f"{name.replace('_', ' ').capitalize()} ({notebook})"
+            group = "outcome" if "outcome" in frames[name].columns else None
+            ft = fmt.format_table(frames[name], title=title, group=group)
+            path = Path(reports) / EXPORTS / notebook / f"{name}.rtf"
+            rtf.append(export.write_rtf(ft, path, synthetic))
+    out.rtf = [rel(p) for p in rtf]
     path = export.write_workbook(frames, Path(reports) / EXPORTS / f"{notebook}.xlsx")
     out.workbook = rel(path)
     return out

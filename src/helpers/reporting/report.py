@@ -231,7 +231,12 @@ def _ran_after(reports: Path, dependency: str, record: dict | None) -> bool:
 
 
 def _notebook_section(
-    name: str, run: Any, reports: Path, figures_dir: Path, tables_dir: Path
+    name: str,
+    run: Any,
+    reports: Path,
+    figures_dir: Path,
+    tables_dir: Path,
+    synthetic: bool = False,
 ) -> str:
     title = html.escape(NOTEBOOK_TITLES.get(name, name))
     record = runs.load_run_record(reports, name)
@@ -275,7 +280,7 @@ def _notebook_section(
     parts.append(
         f"<details><summary>Parameters of this run</summary>{parameters_html(parameters)}</details>"
     )
-    exports = bundle.build_notebook_exports(tables_dir, reports, name)
+    exports = bundle.build_notebook_exports(tables_dir, reports, name, synthetic)
     if exports.tables:
         tables = " · ".join(
             f'<a href="{t}">{html.escape(Path(t).stem)}</a>' for t in exports.tables
@@ -323,7 +328,7 @@ def build_index(
         for n in NOTEBOOK_DAG
     )
     sections = "\n".join(
-        _notebook_section(n, result.runs.get(n), reports, figures_dir, tables_dir)
+        _notebook_section(n, result.runs.get(n), reports, figures_dir, tables_dir, synthetic)
         for n in NOTEBOOK_DAG
     )
     documents = []
