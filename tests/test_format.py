@@ -117,3 +117,10 @@ def test_design_adjusted_response_rate_reads_as_a_percentage():
         }
     )
     assert fmt.format_table(row).table["Estimate (CI)"][0] == "24.1% (7.0 to 50.0)"
+
+
+def test_count_and_percentage_columns_merge_into_n_pct_cells():
+    ae = pd.DataFrame({"AEDECOD": ["Nausea"], "n_any": [9], "pct_any": [52.94], "N": [17]})
+    t = fmt.format_table(ae).table
+    assert list(t.columns) == ["AEDECOD", "any, n (%)", "N"]
+    assert t.iloc[0, 1] == "9 (52.9%)"

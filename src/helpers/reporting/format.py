@@ -108,6 +108,15 @@ def format_count_pct(n: Any, total: Any, digits: int = 1) -> str:
     return f"{n} ({100.0 * n / int(total):.{digits}f}%)"
 
 
+def _count_with_pct(n: Any, pct: Any) -> str:
+    """ "n (x.x%)" from a count and its percentage (already × 100)."""
+    if _missing(n):
+        return NA_TEXT
+    if int(n) == 0 or _missing(pct):
+        return str(int(n))
+    return f"{int(n)} ({float(pct):.1f}%)"
+
+
 def format_p(p: Any) -> str:
     """p-value to 3 decimals; "<0.001" below 0.001; "—" when missing."""
     if _missing(p):
@@ -301,7 +310,21 @@ def format_table(
                 df["estimate"], df["ci_lower"], df["ci_upper"], pct, strict=True
             )
         ]
+    # count/percentage pairs (n_any + pct_any) become one "n (%)" cell, as in AE tables (AET02)
+    pairs = {
+        col: f"pct_{col[2:]}"
+        for col in df.columns
+        if col.startswith("n_") and f"pct_{col[2:]}" in df.columns
+    }
     for col in df.columns:
+        if col in pairs.values():
+            continue
+        if col in pairs:
+            pct = pd.to_numeric(df[pairs[col]], errors="coerce")
+            out[f"{col[2:].replace('_', ' ')}, n (%)"] = [
+                _count_with_pct(n, p) for n, p in zip(df[col], pct, strict=True)
+            ]
+            continue
         if is_estimate and col in (*_ESTIMATE, "ci_level", "estimate (CI)"):
             if col == "estimate":
                 out[head] = text
