@@ -336,7 +336,7 @@ def format_table(
                 out["Method"] = letters
             continue
         column = format_column(df[col])
-        if col in ("note", "p_adj", "p_value") and column.eq(NA_TEXT).all():
+        if col in ("note", "p_adj", "p_value") and column.str.strip().isin([NA_TEXT, ""]).all():
             continue  # optional columns with nothing to say only clutter the view
         out[col] = column
     out = out.rename(columns={"p_value": "p", "p_adj": "p (adjusted)", **(labels or {})})
