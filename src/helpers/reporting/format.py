@@ -360,6 +360,14 @@ def to_gt(ft: FormattedTable) -> Any:
         table = table.tab_header(title=ft.title)
     for note in ft.footnotes:
         table = table.tab_source_note(note)
+    dates = [
+        c
+        for c in ft.table.columns
+        if c not in (ft.group, ft.stub)
+        and ft.table[c].astype(str).str.fullmatch(r"\d{4}-\d{2}-\d{2}|—").all()
+    ]
+    if dates:  # a date never breaks over two lines
+        table = table.tab_style(gt.style.css("white-space: nowrap"), gt.loc.body(columns=dates))
     return table.tab_options(
         table_font_size="13px",
         data_row_padding="2px",
