@@ -108,6 +108,7 @@ def test_failed_or_never_run_notebook_shows_no_older_results(toy_outputs):
     assert "Results summary" not in page
     assert "km_pfs_treated.png" not in page
     assert "No results shown" in page
+    assert not (toy_outputs / "reports" / "figures" / "02_tdm1_response").exists()
 
 
 def test_notebook_is_stale_when_a_prerequisite_ran_after_it(toy_outputs):

@@ -109,6 +109,15 @@ def copy_figures(figures_dir: Path, reports: Path, notebook: str) -> Path:
     return target
 
 
+def remove_notebook_outputs(reports: Path, notebook: str) -> None:
+    """Remove the copies of a notebook's figures and its exports from ``reports/`` (a failed or
+    never-run notebook must leave no older results there that could pass for current)."""
+    for folder in (Path(reports) / "figures" / notebook, Path(reports) / EXPORTS / notebook):
+        if folder.is_dir():
+            shutil.rmtree(folder)
+    (Path(reports) / EXPORTS / f"{notebook}.xlsx").unlink(missing_ok=True)
+
+
 def load_csr_table(csv: Path) -> fmt.FormattedTable:
     """A saved table as a :class:`~helpers.reporting.format.FormattedTable` (title, footnotes
     from its sidecar when it is a CSR table; otherwise formatted by the rule set)."""

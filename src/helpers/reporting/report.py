@@ -257,6 +257,7 @@ def _notebook_section(
     rebuild = f"python -m helpers.pipeline --only {name}"
     if status != "ok":
         # a failed or never-run notebook shows no older results: they would pass for current
+        bundle.remove_notebook_outputs(reports, name)
         parts.append(
             f'<p class="stale">No results shown. Rebuild with <code>{rebuild}</code> '
             "(after its prerequisites) or <code>make report</code>.</p>"
