@@ -138,3 +138,19 @@ def test_index_links_workbook_and_rtf_of_tlg_tables(toy_outputs):
     assert load_workbook(reports / "exports" / "02_tdm1_response.xlsx").sheetnames == [
         "results_summary"
     ]
+
+
+def test_notebook_page_shows_the_parameters_it_ran_with(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 02 · T-DM1")]
+    nb.metadata["papermill"] = {"parameters": {"ci_level": 0.9, "cutoff_date": "2026-03-31"}}
+    path = tmp_path / "02_tdm1_response.ipynb"
+    nbformat.write(nb, path)
+    page = report.render_notebook_html(path, synthetic=True)
+    assert "Parameters this notebook ran with" in page
+    assert "ci_level" in page
+    assert "&quot;2026-03-31&quot;" in page
+    assert 'href="index.html#02_tdm1_response"' in page
+    assert page.index("SYNTHETIC DATA") < page.index("Parameters this notebook ran with")

@@ -79,10 +79,13 @@ def render_notebook_html(executed: Path, synthetic: bool) -> str:
     nb = nbformat.read(executed, as_version=4)
     body, _ = _html_exporter().from_notebook_node(nb)
     parameters = nb.metadata.get("papermill", {}).get("parameters", {})
+    name = Path(executed).stem
     block = (
-        '<details open style="max-width:1200px;margin:12px auto;font:14px sans-serif">'
-        "<summary><b>Parameters this notebook ran with</b></summary>"
-        f"{parameters_html(dict(parameters))}</details>"
+        '<div style="max-width:1200px;margin:12px auto;font:14px sans-serif">'
+        f'<a href="index.html#{name}">← report index</a> · '
+        f'<a href="exports/{name}.xlsx">this notebook\'s tables (Excel)</a>'
+        "<details open><summary><b>Parameters this notebook ran with</b></summary>"
+        f"{parameters_html(dict(parameters))}</details></div>"
     )
     return _with_banner(_after_body(body, block), synthetic)
 
