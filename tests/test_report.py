@@ -154,3 +154,20 @@ def test_notebook_page_shows_the_parameters_it_ran_with(tmp_path):
     assert "&quot;2026-03-31&quot;" in page
     assert 'href="index.html#02_tdm1_response"' in page
     assert page.index("SYNTHETIC DATA") < page.index("Parameters this notebook ran with")
+
+
+def test_figure_copies_follow_the_source_folder(tmp_path):
+    from helpers.reporting import bundle
+
+    source = tmp_path / "figures" / "nb"
+    source.mkdir(parents=True)
+    (source / "a.png").write_bytes(b"1")
+    (source / "b.png").write_bytes(b"2")
+    reports = tmp_path / "reports"
+    target = bundle.copy_figures(tmp_path / "figures", reports, "nb")
+    assert sorted(p.name for p in target.iterdir()) == ["a.png", "b.png"]
+    (source / "b.png").unlink()
+    (source / "a.png").write_bytes(b"changed")
+    bundle.copy_figures(tmp_path / "figures", reports, "nb")
+    assert sorted(p.name for p in target.iterdir()) == ["a.png"]
+    assert (target / "a.png").read_bytes() == b"changed"

@@ -123,14 +123,24 @@ def execute_notebook(
     return run
 
 
-def render_html(run: NotebookRun, synthetic: bool) -> None:
-    """Write the code-free HTML of an executed notebook (``run.html``); ``None`` if none exists."""
+def render_html(
+    run: NotebookRun, synthetic: bool, outputs: Mapping[str, Path] | None = None
+) -> None:
+    """Write the code-free HTML of an executed notebook (``run.html``); ``None`` if none exists.
+
+    With ``outputs`` (figure and table folders), also prepare what the index needs of a notebook
+    that ran well (figure copies, workbook, RTF), while the other notebooks still run.
+    """
     from helpers.reporting import report
 
     if run.output is None or not run.output.is_file():
         run.html = None
         return
     run.html.write_text(report.render_notebook_html(run.output, synthetic), encoding="utf-8")
+    if outputs and run.status == "ok":
+        report.prepare_notebook_outputs(
+            run.name, outputs["figures_dir"], outputs["tables_dir"], run.html.parent, synthetic
+        )
 
 
 def run_pipeline(
@@ -193,7 +203,7 @@ def run_pipeline(
                 run = result.runs[futures.pop(fut)] = fut.result()
                 # the sidecar of the run's figures and tables (parameters, run, file hashes)
                 runs.record_run(run, run.parameters, *outputs.values(), reports, run_id)
-                renders[renderer.submit(render_html, run, synthetic)] = run.name
+                renders[renderer.submit(render_html, run, synthetic, outputs)] = run.name
                 _log_outcome(run, log)
         _collect_renders(renders, result, log)
     result.seconds = time.perf_counter() - start

@@ -96,16 +96,35 @@ class NotebookOutputs:
     workbook: str | None = None
 
 
+def is_fresh(target: Path, sources: list[Path]) -> bool:
+    """True when ``target`` exists and is at least as new as every one of ``sources``."""
+    if not target.exists():
+        return False
+    newest = max((p.stat().st_mtime_ns for p in sources), default=0)
+    return target.stat().st_mtime_ns >= newest
+
+
 def copy_figures(figures_dir: Path, reports: Path, notebook: str) -> Path:
-    """Mirror ``figures/<notebook>/`` into ``reports/figures/<notebook>/`` (stale files removed)."""
+    """Mirror ``figures/<notebook>/`` into ``reports/figures/<notebook>/``: new or changed files
+    copied (with their times), files no longer in the source removed."""
     source = Path(figures_dir) / notebook
     target = Path(reports) / "figures" / notebook
-    if target.resolve() == source.resolve():
+    if source.is_dir() and target.exists() and target.resolve() == source.resolve():
         return target
-    if target.exists():
-        shutil.rmtree(target)
-    if source.is_dir():
-        shutil.copytree(source, target)
+    wanted = {p.name: p for p in source.iterdir() if p.is_file()} if source.is_dir() else {}
+    if target.is_dir():
+        for old in target.iterdir():
+            if old.name not in wanted:
+                old.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+    for name, src in wanted.items():
+        dst = target / name
+        st = src.stat()
+        if not dst.exists() or (dst.stat().st_mtime_ns, dst.stat().st_size) != (
+            st.st_mtime_ns,
+            st.st_size,
+        ):
+            shutil.copy2(src, dst)
     return target
 
 
@@ -136,14 +155,19 @@ def build_notebook_exports(
     folder = Path(tables_dir) / notebook
     out = NotebookOutputs()
     own = Path(reports) / EXPORTS / notebook
-    if own.is_dir():
-        shutil.rmtree(own)  # exports of an older run must not outlive their tables
+    workbook = Path(reports) / EXPORTS / f"{notebook}.xlsx"
     csvs = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    if not csvs:
-        (Path(reports) / EXPORTS / f"{notebook}.xlsx").unlink(missing_ok=True)
-        return out
     rel = _relative(reports)
     out.tables = [rel(p) for p in csvs]
+    if csvs and is_fresh(workbook, csvs):  # built after the notebook ran (runner's render thread)
+        out.rtf = [rel(p) for p in [*sorted(folder.glob("*.rtf")), *sorted(own.glob("*.rtf"))]]
+        out.workbook = rel(workbook)
+        return out
+    if own.is_dir():
+        shutil.rmtree(own)  # exports of an older run must not outlive their tables
+    if not csvs:
+        workbook.unlink(missing_ok=True)
+        return out
     frames = {p.stem: pd.read_csv(p) for p in csvs}
     rtf = sorted(folder.glob("*.rtf"))
     for name in TLG_TABLES:

@@ -200,6 +200,31 @@ def summary_html(table: pd.DataFrame) -> str:
     return fmt.to_html(fmt.format_table(table, group="outcome"))
 
 
+def summary_section(summary: Path, reports: Path, name: str) -> str:
+    """ "Results summary" heading and table of a notebook, cached in ``reports/runs/`` until the
+    CSV changes (great_tables takes ~0.5 s for a long summary)."""
+    cache = reports / runs.RUNS_DIR / f"{name}.summary.html"
+    if bundle.is_fresh(cache, [summary]):
+        return cache.read_text(encoding="utf-8")
+    table = pd.read_csv(summary)
+    text = f"<h3>Results summary ({len(table)} estimates)</h3>{summary_html(table)}"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(text, encoding="utf-8")
+    return text
+
+
+def prepare_notebook_outputs(
+    name: str, figures_dir: Path, tables_dir: Path, reports: Path, synthetic: bool
+) -> None:
+    """What the index needs of one notebook that just ran (figure copies, workbook, RTF, summary
+    table), built right away so that the index at the end of the run only reads them."""
+    bundle.copy_figures(figures_dir, reports, name)
+    bundle.build_notebook_exports(tables_dir, reports, name, synthetic)
+    summary = Path(tables_dir) / name / "results_summary.csv"
+    if summary.is_file():
+        summary_section(summary, reports, name)
+
+
 def parameters_html(parameters: dict[str, Any]) -> str:
     """The parameters a notebook ran with, as a two-column table."""
     if not parameters:
@@ -300,8 +325,7 @@ def _notebook_section(
         )
     summary = tables_dir / name / "results_summary.csv"
     if summary.is_file():
-        table = pd.read_csv(summary)
-        parts.append(f"<h3>Results summary ({len(table)} estimates)</h3>{summary_html(table)}")
+        parts.append(summary_section(summary, reports, name))
     copied = bundle.copy_figures(figures_dir, reports, name)
     figures = collect_figures(copied.parent, name)
     if figures:
