@@ -4,8 +4,17 @@ SHELL := /bin/bash
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# An activated conda environment (any but base), e.g. made from environment.yml, is used as it
+# is: no second environment in .venv. Otherwise .venv is created on first use.
+CONDA_ENV := $(if $(filter-out base,$(CONDA_DEFAULT_ENV)),$(CONDA_PREFIX))
+ENV_DIR := $(if $(CONDA_ENV),$(CONDA_ENV),$(VENV))
+BIN := $(ENV_DIR)/bin
+STAMP := $(if $(CONDA_ENV),$(CONDA_ENV)/.mbc-trials-installed,$(VENV)/.installed)
+# The named Jupyter kernel of this project (JupyterLab, VS Code and other Jupyters list it).
+KERNEL_NAME := mbc-trials
+KERNEL_DISPLAY := Python (mbc-trials)
+# JupyterLab refuses to start as root without --allow-root (containers, cloud VMs).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 SEED ?= 20261121
 ARGS ?=
 
@@ -15,13 +24,16 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -n "$(CONDA_ENV)" ]; then echo "using the activated conda environment $(CONDA_ENV)"; \
+	else test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	@if [ -d .git ] && [ -z "$$CI" ]; then $(BIN)/pre-commit install >/dev/null && echo "pre-commit hooks installed"; fi
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)" >/dev/null
+	@echo "Jupyter kernel '$(KERNEL_DISPLAY)' registered (this environment's Python)"
+	@if [ -e .git ] && [ -z "$$CI" ]; then $(BIN)/pre-commit install >/dev/null && echo "pre-commit hooks installed"; fi
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv (if missing) and install the pinned environment
+setup: $(STAMP) ## Install the pinned environment (.venv, or the activated conda env) and the kernel
 
 data: $(STAMP) ## Build the synthetic demo cohort in data/raw, unless data are already there
 	@if ls data/raw/*/patients.* >/dev/null 2>&1; then \
@@ -42,7 +54,7 @@ test: data lint ## Lint, unit tests, then every notebook executed under nbval
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 
 lab: data ## Open JupyterLab on the repository with the project kernel
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT)
 
 bench: data ## Time the pipeline (demo and x10 cohort) against the naive papermill+nbconvert loop
 	$(BIN)/python -m helpers.pipeline.bench

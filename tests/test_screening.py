@@ -650,6 +650,21 @@ def test_plot_fish_signals_one_bubble_per_signal_pair_and_cutoff_line():
     assert y[-1] == pytest.approx(2.0 * x[-1])
 
 
+def test_plot_fish_signals_has_a_size_key_for_bubble_area():
+    import matplotlib.legend
+
+    cells = ctc.derive_cell_calls(
+        _fish(
+            [(SUBJ[0], f"C{i:02d}", "R1", 6, 2) for i in range(4)] + [(SUBJ[0], "C9", "R1", 2, 2)]
+        )
+    )
+    fig = plots.plot_fish_signals(cells, 2.0)
+    ax = fig.axes[0]
+    legends = [a for a in ax.get_children() if isinstance(a, matplotlib.legend.Legend)]
+    key = next(lg for lg in legends if lg.get_title().get_text() == "Size key")
+    assert [t.get_text() for t in key.get_texts()] == ["1 cell", "2 cells", "4 cells"]
+
+
 def test_plot_fish_signals_rejects_cells_without_calls():
     cells = pd.DataFrame({"HER2SIG": [0], "CEP17SIG": [2], "AMPFL": [None]})
     with pytest.raises(ValueError, match="no cell"):

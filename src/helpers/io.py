@@ -91,6 +91,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_json(path: Path) -> Any:
+    """Parsed JSON of ``path``; ``None`` when the file is absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def hash_outputs(folders: Mapping[str, Path]) -> dict[str, str]:
+    """SHA-256 of every file under each folder, keyed ``<label>/<path within the folder>``."""
+    out = {}
+    for label, folder in folders.items():
+        folder = Path(folder)
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    out[f"{label}/{path.relative_to(folder).as_posix()}"] = sha256_file(path)
+    return out
+
+
 def write_json(obj: Any, path: Path) -> Path:
     """Write JSON with sorted keys and a trailing newline (stable bytes for stable input)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,9 +186,21 @@ def save_figure(
     return paths
 
 
-def save_table(df: pd.DataFrame, notebook: str, name: str, tables_dir: Path) -> Path:
-    """Save a results table as ``<tables_dir>/<notebook>/<name>.csv``."""
+def save_table(
+    df: pd.DataFrame,
+    notebook: str,
+    name: str,
+    tables_dir: Path,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a results table as ``<tables_dir>/<notebook>/<name>.csv``.
+
+    With ``meta`` (e.g. title and footnotes of a clinical-study-report table), also
+    ``<name>.json`` next to it, read back by the report and the Word/RTF exports.
+    """
     path = Path(tables_dir) / notebook / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False, lineterminator="\n")
+    if meta is not None:
+        write_json({"name": name, **meta}, path.with_suffix(".json"))
     return path

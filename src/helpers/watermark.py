@@ -10,6 +10,9 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 _WATERMARK_GID = "synthetic_watermark"
+#: Axes that are tables of numbers drawn as text (number at risk under a Kaplan–Meier plot, the
+#: estimate column of a forest plot): a stamp over them would cover digits a reader must read.
+TEXT_TABLE_AXES = ("risk_table", "forest_text")
 
 
 class _Watermark(Text):
@@ -46,14 +49,15 @@ def add_watermark(fig: Figure, text: str = "SYNTHETIC DATA") -> Figure:
     The text is drawn above images (a heatmap would hide it otherwise) but below lines, bars and
     markers (``zorder`` 0.5), clipped to each axes and excluded from layout so it never changes
     the figure size. Its angle and size follow the axes' final shape at draw time. Calling it twice
-    does not stamp twice. Colour-bar axes are skipped.
+    does not stamp twice. Colour-bar axes and text-table axes (:data:`TEXT_TABLE_AXES`: numbers at
+    risk, forest-plot estimates) are skipped; the stamp on the plot above them marks the figure.
     """
     if not isinstance(fig, Figure):
         raise TypeError(f"add_watermark expects a matplotlib Figure, got {type(fig).__name__}")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("add_watermark: text must be a non-empty string, e.g. 'SYNTHETIC DATA'")
     for ax in fig.axes:
-        if ax.get_label() == "<colorbar>" or find_watermarks(ax):
+        if ax.get_label() in ("<colorbar>", *TEXT_TABLE_AXES) or find_watermarks(ax):
             continue
         angle, size = _watermark_geometry(ax, len(text))
         mark = _Watermark(

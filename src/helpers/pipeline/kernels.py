@@ -61,6 +61,8 @@ WARM_MODULES = (
     "helpers.everolimus_nk.nk",
     "helpers.plots",
     "helpers.her2_ctc.screening",
+    "helpers.reporting.tables",  # the formatting layer (great_tables) every display goes through
+    "rtflite",  # RTF of the CSR tables (pulls in polars: ~0.5 s)
 )
 STATE_MODULE = (
     '__import__("helpers.pipeline.kernel_state", fromlist=["_"])'  # binds no name in the kernel

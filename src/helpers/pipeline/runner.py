@@ -33,6 +33,7 @@ import yaml
 
 from helpers import config
 from helpers.config import NOTEBOOK_DAG
+from helpers.reporting import runs
 from helpers.reporting.runs import NotebookRun, PipelineResult
 
 
@@ -93,6 +94,7 @@ def execute_notebook(
     source = root / "notebooks" / f"{name}.ipynb"
     run = NotebookRun(name, output=reports / f"{name}.ipynb", html=reports / f"{name}.html")
     injected = {k: v for k, v in params.items() if k in declared_parameters(source)}
+    run.parameters = injected
     start = time.perf_counter()
     try:
         with pool.kernel() if pool else kernels.fresh_kernel(root) as km:
@@ -121,14 +123,24 @@ def execute_notebook(
     return run
 
 
-def render_html(run: NotebookRun, synthetic: bool) -> None:
-    """Write the code-free HTML of an executed notebook (``run.html``); ``None`` if none exists."""
+def render_html(
+    run: NotebookRun, synthetic: bool, outputs: Mapping[str, Path] | None = None
+) -> None:
+    """Write the code-free HTML of an executed notebook (``run.html``); ``None`` if none exists.
+
+    With ``outputs`` (figure and table folders), also prepare what the index needs of a notebook
+    that ran well (figure copies, workbook, RTF), while the other notebooks still run.
+    """
     from helpers.reporting import report
 
     if run.output is None or not run.output.is_file():
         run.html = None
         return
     run.html.write_text(report.render_notebook_html(run.output, synthetic), encoding="utf-8")
+    if outputs and run.status == "ok":
+        report.prepare_notebook_outputs(
+            run.name, outputs["figures_dir"], outputs["tables_dir"], run.html.parent, synthetic
+        )
 
 
 def run_pipeline(
@@ -153,6 +165,11 @@ def run_pipeline(
     reports = Path(reports_dir) if reports_dir else root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     synthetic = io.is_synthetic(config.resolve_path(params["shared"]["raw_dir"], root))
+    # where the notebooks write figures and tables (the run record hashes them)
+    default_dirs = {"figures_dir": "figures", "tables_dir": "reports/tables"}
+    shared = params["shared"]
+    outputs = {k: config.resolve_path(shared.get(k, v), root) for k, v in default_dirs.items()}
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = PipelineResult({n: NotebookRun(n) for n in notebooks})
     start = time.perf_counter()
     pool, pooled = _kernel_pool(root, notebooks, dag, jobs, fresh_kernels)
@@ -184,7 +201,9 @@ def run_pipeline(
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for fut in done:
                 run = result.runs[futures.pop(fut)] = fut.result()
-                renders[renderer.submit(render_html, run, synthetic)] = run.name
+                # the sidecar of the run's figures and tables (parameters, run, file hashes)
+                runs.record_run(run, run.parameters, *outputs.values(), reports, run_id)
+                renders[renderer.submit(render_html, run, synthetic, outputs)] = run.name
                 _log_outcome(run, log)
         _collect_renders(renders, result, log)
     result.seconds = time.perf_counter() - start

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from helpers.plots.style import (
@@ -265,6 +266,19 @@ def plot_fish_signals(
     for handle in legend.legend_handles:
         if hasattr(handle, "set_sizes"):
             handle.set_sizes([40])
+    # size key: what a bubble's area means, in cells (markersize is a diameter in points)
+    top = int(counts["n"].max())
+    keys = sorted({1, max(1, round(top / 2)), top})
+    sizes = [
+        Line2D([], [], linestyle="none", marker="o", color="#999999", alpha=0.6,
+               markersize=float(np.sqrt(12 + scale * k)), label=f"{k} cell{'s' if k > 1 else ''}")
+        for k in keys
+    ]  # fmt: skip
+    ax.add_artist(legend)
+    ax.legend(
+        handles=sizes, loc="upper left", bbox_to_anchor=(1.04, 0.42), title="Size key",
+        labelspacing=1.2, borderpad=0.8,
+    )  # fmt: skip
     if title:
         ax.set_title(title)
     return fig

@@ -323,7 +323,7 @@ def plot_volcano(
     span = float(np.nanmax(np.abs(effect), initial=0.0)) or 1.0
     ax.set_xlim(-1.3 * span, 1.3 * span)
     ax.set_ylim(0, max(float(np.nanmax(logp, initial=0.0)), -np.log10(threshold)) * 1.12)
-    _place_labels(ax, effect, logp, np.where(hit, labels, ""))
+    _place_labels(ax, effect, logp, np.where(hit, labels, ""), avoid_y=[-np.log10(threshold)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(rf"$-\log_{{10}}$({p_label})")
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
@@ -333,12 +333,20 @@ def plot_volcano(
 
 
 def _place_labels(
-    ax: Axes, xs: np.ndarray, ys: np.ndarray, labels: np.ndarray, fontsize: float = 7.5
+    ax: Axes,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    labels: np.ndarray,
+    fontsize: float = 7.5,
+    avoid_y: Sequence[float] = (),
 ) -> None:
-    """Greedy label placement: try a few offsets per point, keep the first free of overlaps.
+    """Greedy label placement: try offsets at growing distances, keep the first free of overlaps.
 
-    Labels point away from x = 0 and are placed from the highest point down; a label that fits
-    nowhere takes the first offset. Good enough for the tens of markers of a biomarker panel.
+    Labels point away from x = 0 and are placed from the highest point down. Candidates lie on
+    rings of growing distance around the point (outer side first); a label that fits nowhere
+    takes the nearest free-of-frame offset. A label set off from its point gets a thin leader
+    line, so that every label names exactly one point. Good enough for the tens of markers of a
+    biomarker panel. Horizontal reference lines at ``avoid_y`` are kept free of text too.
     """
     fig = ax.get_figure(root=True)
     fig.draw_without_rendering()  # final axes position, so pixel distances are meaningful
@@ -346,7 +354,13 @@ def _place_labels(
     pix = ax.transData.transform(np.column_stack([xs, ys]))
     frame = ax.get_window_extent()
     taken = [(px - 4 * scale, py - 4 * scale, px + 4 * scale, py + 4 * scale) for px, py in pix]
-    offsets = ((5, 2), (5, -11), (5, 10), (5, -19), (5, 18), (-5, 2), (-5, -11))
+    for y in avoid_y:  # reference lines (e.g. the significance threshold) are not written over
+        line_y = ax.transData.transform((0.0, y))[1]
+        taken.append((frame.x0, line_y - 1.5 * scale, frame.x1, line_y + 1.5 * scale))
+    offsets = [(5, 2), (5, -11), (-5, 2), (-5, -11)]
+    for r in (14, 24, 36, 50):
+        offsets += [(r, -4), (r, r * 0.6), (r, -r * 0.8), (-r, -4), (-r, r * 0.6), (-r, -r * 0.8)]
+        offsets += [(5, r), (5, -r - 8), (-5, r), (-5, -r - 8)]
     for i in np.argsort(-ys, kind="stable"):
         if not labels[i]:
             continue
@@ -360,6 +374,7 @@ def _place_labels(
             candidates.append((sx, dy, (x0, y0, x0 + w, y0 + h)))
         sx, dy, box = next((c for c in candidates if _box_free(c[2], taken, frame)), candidates[0])
         taken.append(box)
+        far = abs(sx) > 6 or abs(dy) > 12
         ax.annotate(
             labels[i],
             (xs[i], ys[i]),
@@ -368,6 +383,17 @@ def _place_labels(
             ha="left" if sx > 0 else "right",
             va="bottom",
             fontsize=fontsize,
+            arrowprops=(
+                {
+                    "arrowstyle": "-",
+                    "color": "#888888",
+                    "linewidth": 0.6,
+                    "shrinkA": 0,
+                    "shrinkB": 3,
+                }
+                if far
+                else None
+            ),
         )
 
 

@@ -89,8 +89,16 @@ def plot_waterfall(
     fig, ax = _new_axes(ax, figsize, func)
     x = np.arange(len(shown))
     heights = shown["pchg"].clip(upper=clip).to_numpy()
-    ax.bar(x, heights, width=0.8, color=[BOR_COLOURS[b] for b in shown["bor"]], zorder=2)
+    colours = [BOR_COLOURS[b] for b in shown["bor"]]
+    ax.bar(x, heights, width=0.8, color=colours, zorder=2)
     ax.axhline(0, color="black", linewidth=0.8, zorder=3)
+    # a bar of exactly 0 % has no height: a short thick stroke in its colour shows the patient
+    zero = heights == 0
+    if zero.any():
+        ax.hlines(
+            np.zeros(zero.sum()), x[zero] - 0.4, x[zero] + 0.4,
+            colors=np.asarray(colours, dtype=object)[zero], linewidth=3.5, zorder=4, gid="zero_bar",
+        )  # fmt: skip
     _ref_hline(ax, 20, "+20 %")
     _ref_hline(ax, -30, "−30 %")
 
@@ -248,7 +256,8 @@ def plot_swimmer(
     ax.tick_params(axis="y", length=0)
     ax.spines["left"].set_visible(False)
     ax.set_xlabel(xlabel)
-    ax.legend(handles=handles, loc="lower right")
+    # beside the plot, never over the bars of the longest-treated patients
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if title:
         ax.set_title(title)
     return fig
@@ -348,7 +357,8 @@ def plot_spider(
             Line2D([], [], color=colours[v], marker="o", markersize=3, label=BOR_LABELS.get(v, v))
             for v in levels
         ]
-        ax.legend(handles=handles, loc="upper left", title=None)
+        # beside the plot: the upper left corner is where the first assessments cluster
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_xlim(0, data["weeks"].max() * 1.03)
     ax.set_ylim(min(-100.0, data["pchg"].min()) - 5, max(40.0, data["pchg"].max() + 10))
     ax.set_xlabel(xlabel)

@@ -40,7 +40,7 @@ BOR_COLOURS: Mapping[str, str] = MappingProxyType(
     {
         "CR": PALETTE["blue"],
         "PR": PALETTE["sky_blue"],
-        "SD": PALETTE["orange"],
+        "SD": PALETTE["bluish_green"],  # orange was too close to the vermillion of PD
         "NON_CR_NON_PD": PALETTE["reddish_purple"],
         "PD": PALETTE["vermillion"],
         "NE": PALETTE["grey"],

@@ -18,10 +18,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from helpers import config, io
+from helpers.config import NOTEBOOK_DAG
+from helpers.reporting import bundle, runs
+from helpers.reporting import format as fmt
 from helpers.results import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:
@@ -63,7 +65,9 @@ figure{margin:0;border:1px solid #ddd;padding:8px;background:#fff}
 figure img{width:100%} figcaption{font-size:13px;color:#333;margin-top:6px}
 th.outcome{background:#e8eef6;text-align:left;font-weight:bold}
 table.summary td:nth-child(2),table.summary td:nth-child(3){white-space:nowrap}
-.ok{color:#1a7f37;font-weight:bold} .failed,.skipped{color:#b2182b;font-weight:bold}
+.ok{color:#1a7f37;font-weight:bold} .failed,.skipped,.not-run{color:#b2182b;font-weight:bold}
+.stale{background:#fff4ce;border-left:4px solid #b58900;padding:6px 10px}
+table.params th{background:#f3f3f3;font-weight:normal} details{margin:6px 0}
 code,pre{font-size:12px;background:#f6f6f6} pre{padding:8px;overflow-x:auto}
 """
 
@@ -74,7 +78,16 @@ def render_notebook_html(executed: Path, synthetic: bool) -> str:
 
     nb = nbformat.read(executed, as_version=4)
     body, _ = _html_exporter().from_notebook_node(nb)
-    return _with_banner(body, synthetic)
+    parameters = nb.metadata.get("papermill", {}).get("parameters", {})
+    name = Path(executed).stem
+    block = (
+        '<div style="max-width:1200px;margin:12px auto;font:14px sans-serif">'
+        f'<a href="index.html#{name}">← report index</a> · '
+        f'<a href="exports/{name}.xlsx">this notebook\'s tables (Excel)</a>'
+        "<details open><summary><b>Parameters this notebook ran with</b></summary>"
+        f"{parameters_html(dict(parameters))}</details></div>"
+    )
+    return _with_banner(_after_body(body, block), synthetic)
 
 
 _EXPORTERS = threading.local()
@@ -89,6 +102,14 @@ def _html_exporter() -> Any:
             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
         )
     return _EXPORTERS.html
+
+
+def _after_body(page: str, block: str) -> str:
+    at = page.find("<body")
+    if at < 0:
+        return block + page
+    close = page.find(">", at) + 1
+    return page[:close] + block + page[close:]
 
 
 def _with_banner(page: str, synthetic: bool) -> str:
@@ -173,55 +194,140 @@ def _relpath(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def _sig(value: float) -> str:
-    if pd.isna(value):
-        return "NE"
-    if np.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    return f"{value:.3g}".replace("-", "−")
-
-
 def summary_html(table: pd.DataFrame) -> str:
-    """Results summary as HTML: rows grouped under their registry outcome, one CI column."""
-    head = (
-        "<tr><th>parameter</th><th>n / N</th><th>estimate (CI)</th><th>method</th>"
-        "<th>p</th><th>p (adjusted)</th></tr>"
-    )
-    rows = [head]
+    """Results summary as HTML (the formatting layer): rows grouped under their registry outcome."""
     table = table.reindex(columns=SUMMARY_COLUMNS).fillna({"outcome": "Results"})
-    for outcome, group in table.groupby("outcome", sort=False):
-        rows.append(f'<tr><th colspan="6" class="outcome">{html.escape(str(outcome))}</th></tr>')
-        for r in group.itertuples(index=False):
-            n = "" if pd.isna(r.n) else f"{int(r.n)} / "
-            big_n = "" if pd.isna(r.N) else str(int(r.N))
-            level = "" if pd.isna(r.ci_level) else f"{r.ci_level:.0%} CI "
-            ci = f"{_sig(r.estimate)} ({level}{_sig(r.ci_lower)} to {_sig(r.ci_upper)})"
-            p_vals = [("" if pd.isna(v) else f"{v:.2g}") for v in (r.p_value, r.p_adj)]
-            rows.append(
-                f"<tr><td>{html.escape(str(r.parameter))}</td><td>{n}{big_n}</td><td>{ci}</td>"
-                f"<td>{html.escape(str(r.method))}</td><td>{p_vals[0]}</td><td>{p_vals[1]}</td></tr>"
-            )
-    return f'<table class="summary">{"".join(rows)}</table>'
+    return fmt.to_html(fmt.format_table(table, group="outcome"))
+
+
+def summary_section(summary: Path, reports: Path, name: str) -> str:
+    """ "Results summary" heading and table of a notebook, cached in ``reports/runs/`` until the
+    CSV changes (great_tables takes ~0.5 s for a long summary)."""
+    cache = reports / runs.RUNS_DIR / f"{name}.summary.html"
+    if bundle.is_fresh(cache, [summary]):
+        return cache.read_text(encoding="utf-8")
+    table = pd.read_csv(summary)
+    text = f"<h3>Results summary ({len(table)} estimates)</h3>{summary_html(table)}"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(text, encoding="utf-8")
+    return text
+
+
+def prepare_notebook_outputs(
+    name: str, figures_dir: Path, tables_dir: Path, reports: Path, synthetic: bool
+) -> None:
+    """What the index needs of one notebook that just ran (figure copies, workbook, RTF, summary
+    table), built right away so that the index at the end of the run only reads them."""
+    bundle.copy_figures(figures_dir, reports, name)
+    bundle.build_notebook_exports(tables_dir, reports, name, synthetic)
+    summary = Path(tables_dir) / name / "results_summary.csv"
+    if summary.is_file():
+        summary_section(summary, reports, name)
+
+
+def parameters_html(parameters: dict[str, Any]) -> str:
+    """The parameters a notebook ran with, as a two-column table."""
+    if not parameters:
+        return "<p>No parameters recorded.</p>"
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td><code>{html.escape(json.dumps(v, default=str))}"
+        "</code></td></tr>"
+        for k, v in parameters.items()
+    )
+    return f'<table class="params">{rows}</table>'
+
+
+def _notebook_status(name: str, run: Any, record: dict | None) -> tuple[str, str, dict]:
+    """(status, error, parameters) of a notebook: this run's, else its last recorded run's."""
+    if run is not None:
+        return run.status, run.error, dict(getattr(run, "parameters", {}) or {})
+    if record is not None:
+        return (
+            record.get("status", "not run"),
+            record.get("error", ""),
+            record.get("parameters", {}),
+        )
+    return "not run", "", {}
+
+
+def _ran_after(reports: Path, dependency: str, record: dict | None) -> bool:
+    """True when ``dependency``'s last run started after the run of ``record`` (ISO run ids)."""
+    dep = runs.load_run_record(reports, dependency)
+    if not record or not dep:
+        return False
+    return str(dep.get("run_id", "")) > str(record.get("run_id", ""))
 
 
 def _notebook_section(
-    name: str, run: Any, reports: Path, figures_dir: Path, tables_dir: Path
+    name: str,
+    run: Any,
+    reports: Path,
+    figures_dir: Path,
+    tables_dir: Path,
+    synthetic: bool = False,
 ) -> str:
     title = html.escape(NOTEBOOK_TITLES.get(name, name))
-    status = run.status if run else "not run"
-    parts = [
-        f'<h2 id="{name}">{title}</h2>',
-        f'<p><a href="{name}.html">Open the report</a> · <a href="{name}.ipynb">executed '
-        f'notebook</a> · status <span class="{status}">{status}</span>'
+    record = runs.load_run_record(reports, name)
+    status, error, parameters = _notebook_status(name, run, record)
+    parts = [f'<h2 id="{name}">{title}</h2>']
+    links = (
+        f'<a href="{name}.html">Open the report</a> · '
+        f'<a href="{name}.ipynb">executed notebook</a> · '
+        if status in {"ok", "failed"}
+        else ""
+    )
+    parts.append(
+        f'<p>{links}status <span class="{status.replace(" ", "-")}">{status}</span>'
         + (f" in {run.seconds:.1f} s" if run and run.status == "ok" else "")
-        + (f"<br><code>{html.escape(run.error)}</code>" if run and run.error else "")
-        + "</p>",
-    ]
+        + (f"<br><code>{html.escape(error)}</code>" if error else "")
+        + "</p>"
+    )
+    rebuild = f"python -m helpers.pipeline --only {name}"
+    if status != "ok":
+        # a failed or never-run notebook shows no older results: they would pass for current
+        bundle.remove_notebook_outputs(reports, name)
+        parts.append(
+            f'<p class="stale">No results shown. Rebuild with <code>{rebuild}</code> '
+            "(after its prerequisites) or <code>make report</code>.</p>"
+        )
+        return "\n".join(parts)
+    changed = runs.changed_outputs(record, figures_dir, tables_dir) if record else []
+    if changed:
+        listed = ", ".join(html.escape(c) for c in changed[:8]) + (" …" if len(changed) > 8 else "")
+        parts.append(
+            f'<p class="stale">STALE: {len(changed)} output(s) changed after this report was built '
+            f"(e.g. re-run in JupyterLab): {listed}. Its report page is from run "
+            f"{html.escape(str(record.get('run_id')))}, the summary and figures below are the "
+            f"files now on disk; rebuild with <code>{rebuild}</code>.</p>"
+        )
+    newer = [dep for dep in NOTEBOOK_DAG.get(name, ()) if _ran_after(reports, dep, record)]
+    if newer:
+        parts.append(
+            f'<p class="stale">STALE: {", ".join(newer)} ran again after this notebook, so its '
+            f"results may rest on older data; rebuild with <code>{rebuild}</code>.</p>"
+        )
+    parts.append(
+        f"<details><summary>Parameters of this run</summary>{parameters_html(parameters)}</details>"
+    )
+    exports = bundle.build_notebook_exports(tables_dir, reports, name, synthetic)
+    if exports.tables:
+        tables = " · ".join(
+            f'<a href="{t}">{html.escape(Path(t).stem)}</a>' for t in exports.tables
+        )
+        rtf = " · ".join(f'<a href="{t}">{html.escape(Path(t).stem)}</a>' for t in exports.rtf)
+        parts.append(
+            f"<details><summary>Tables ({len(exports.tables)} CSV"
+            + (f', <a href="{exports.workbook}">Excel workbook</a>' if exports.workbook else "")
+            + (f", {len(exports.rtf)} RTF" if exports.rtf else "")
+            + f")</summary><p>CSV: {tables}</p>"
+            + (f"<p>RTF (clinical-study-report tables): {rtf}</p>" if rtf else "")
+            + "</details>"
+        )
     summary = tables_dir / name / "results_summary.csv"
     if summary.is_file():
-        table = pd.read_csv(summary)
-        parts.append(f"<h3>Results summary ({len(table)} estimates)</h3>{summary_html(table)}")
-    figures = collect_figures(figures_dir, name)
+        parts.append(summary_section(summary, reports, name))
+    copied = bundle.copy_figures(figures_dir, reports, name)
+    figures = collect_figures(copied.parent, name)
     if figures:
         cards = "".join(
             f'<figure><a href="{_relpath(Path(f["png"]), reports)}"><img loading="lazy" '
@@ -244,15 +350,35 @@ def build_index(
     tables_dir = config.resolve_path(shared["tables_dir"], root)
     reports = root / "reports"
     synthetic = io.is_synthetic(raw_dir)
-    from helpers.config import NOTEBOOK_DAG
 
     toc = "".join(
         f'<li><a href="#{n}">{html.escape(NOTEBOOK_TITLES.get(n, n))}</a></li>'
         for n in NOTEBOOK_DAG
     )
     sections = "\n".join(
-        _notebook_section(n, result.runs.get(n), reports, figures_dir, tables_dir)
+        _notebook_section(n, result.runs.get(n), reports, figures_dir, tables_dir, synthetic)
         for n in NOTEBOOK_DAG
+    )
+    documents = []
+    for trial in bundle.TRIAL_NOTEBOOKS:
+        current = all(
+            (runs.load_run_record(reports, n) or {}).get("status") == "ok"
+            for n in bundle.TRIAL_NOTEBOOKS[trial]
+        )
+        doc = reports / bundle.EXPORTS / f"{trial}.docx"
+        if current:
+            doc = bundle.build_trial_document(
+                trial, tables_dir, figures_dir, reports, synthetic, NOTEBOOK_TITLES
+            )
+        elif doc.is_file():
+            doc.unlink()  # a document of an older run would pass for current
+        if doc is not None and doc.is_file():
+            documents.append(
+                f'<li><a href="{_relpath(doc, reports)}">{html.escape(bundle.TRIAL_TITLES[trial])}'
+                "</a> (Word)</li>"
+            )
+    words = (
+        f'<h2 id="documents">Word documents</h2><ul>{"".join(documents)}</ul>' if documents else ""
     )
     inputs = collect_inputs(raw_dir) if raw_dir.is_dir() else pd.DataFrame()
     versions = pd.DataFrame(package_versions().items(), columns=["package", "version"])
@@ -285,7 +411,9 @@ def build_index(
 <p>HER2-amplified CTCs → T-DM1 (single-arm phase II, Simon two-stage) and everolimus → NK cells
 (prospective biomarker study). Every registry outcome measure maps to a table or figure below;
 each notebook report ends with that mapping.</p>
-<ul>{toc}<li><a href="#provenance">Provenance</a></li></ul>
+<ul>{toc}<li><a href="#documents">Word documents</a></li>
+<li><a href="#provenance">Provenance</a></li></ul>
+{words}
 {sections}
 {provenance}
 </body></html>"""

@@ -1,0 +1,91 @@
+"""Exports read back: RTF (structure), XLSX (openpyxl: numbers are numbers), DOCX (python-docx)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from docx import Document
+from openpyxl import load_workbook
+
+from helpers.reporting import export
+from helpers.reporting import format as fmt
+
+
+def _table() -> fmt.FormattedTable:
+    df = pd.DataFrame(
+        {
+            "Characteristic": ["Age (years)", "Age (years)", "ECOG", "ECOG"],
+            "Statistic": ["n", "Median (IQR)", "0", "≥1"],
+            "Treated (N = 17)": ["17", "63.0 (53.0–70.0)", "9 (52.9%)", "8 (47.1%)"],
+        }
+    )
+    return fmt.FormattedTable(df, "Table 1. Baseline", ["n (%) of N."], group="Characteristic")
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "{}" and i and text[i - 1] == "\\":
+            continue
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_csr_table_saved_as_csv_and_parseable_rtf(tmp_path: Path):
+    csv, rtf = export.save_csr_table(_table(), "nb", "table1", tmp_path, synthetic=True)
+    text = rtf.read_text(encoding="utf-8")
+    assert text.startswith("{\\rtf1")
+    assert _balanced(text)
+    for words in ("Table 1. Baseline", "Median (IQR)", "Treated (N = 17)", "SYNTHETIC DATA"):
+        assert words in text
+    assert "\\u8805" in text  # "≥" encoded as RTF unicode, not lost
+    back = pd.read_csv(csv, keep_default_na=False)
+    assert back.iloc[0, 0] == "Age (years)"  # group heading as a row of its own
+    assert (csv.with_suffix(".json")).is_file()
+
+
+def test_workbook_one_sheet_per_table_numbers_as_numbers(tmp_path: Path):
+    tables = {
+        "response_rates": pd.DataFrame({"parameter": ["ORR"], "n": [4], "estimate": [0.235]}),
+        "a" * 40: pd.DataFrame({"x": [1.5]}),
+        "a" * 40 + "b": pd.DataFrame({"x": [2.5]}),
+    }
+    path = export.write_workbook(tables, tmp_path / "nb.xlsx")
+    wb = load_workbook(path)
+    assert len(wb.sheetnames) == 3
+    assert len(set(wb.sheetnames)) == 3
+    assert all(len(s) <= 31 for s in wb.sheetnames)
+    ws = wb["response_rates"]
+    assert ws["B2"].value == 4
+    assert ws["B2"].data_type == "n"
+    assert ws["C2"].value == 0.235
+    assert ws["C2"].data_type == "n"
+
+
+def test_word_document_has_the_tables_and_figures(tmp_path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    png = tmp_path / "fig.png"
+    fig.savefig(png)
+    plt.close(fig)
+    items = [
+        export.DocxItem("heading", "HER2-CTC"),
+        export.DocxItem("table", table=_table()),
+        export.DocxItem("figure", "KM of PFS", image=png),
+    ]
+    path = export.write_docx(items, tmp_path / "trial.docx", "Key tables", synthetic=True)
+    doc = Document(str(path))
+    assert len(doc.tables) == 1
+    cells = [c.text for row in doc.tables[0].rows for c in row.cells]
+    assert "Treated (N = 17)" in cells
+    assert "9 (52.9%)" in cells
+    assert len(doc.inline_shapes) == 1
+    assert any("SYNTHETIC DATA" in p.text for p in doc.paragraphs)
