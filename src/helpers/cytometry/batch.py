@@ -22,6 +22,7 @@ Python in Science Conf. 2015:126-132.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import time
@@ -158,7 +159,11 @@ def _client(scheduler: str | None, n_workers: int | None) -> tuple[Any, Any, str
         return Client(scheduler), None, scheduler
     n = int(n_workers or os.cpu_count() or 1)
     cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,  # shutdown chatter is not a result
     )
     return Client(cluster), cluster, f"local:{n} workers"
 

@@ -43,6 +43,7 @@ from helpers.cytometry import (
 from helpers.everolimus_nk.flow import NK_GATE_PREFIX, NK_MARKERS, VISIT_NUMBERS
 
 __all__ = [
+    "FCS_OUTPUT_TABLES",
     "FLOW_LONG_COLUMNS",
     "NK_EXPORT_ROWS",
     "NK_GATE_NAMES",
@@ -52,12 +53,14 @@ __all__ = [
     "SCATTER_CHANNELS",
     "TIME_CHANNEL",
     "NkFcsTables",
+    "derive_fcs_output_tables",
     "derive_flow_source_table",
     "derive_nk_flow_from_fcs",
     "derive_nk_gating_settings",
     "gate_nk_fcs_folder",
     "merge_fcs_into_tables",
     "select_representative_file",
+    "summarise_fcs_in_words",
     "summarise_nk_fcs",
     "validate_sample_sheet",
 ]
@@ -290,6 +293,8 @@ class NkFcsTables:
         Per population and statistic (empty when no FlowJo export was supplied).
     pairs : pandas.DataFrame
         Paired FCS/FlowJo values (empty without export).
+    flow_rate : pandas.DataFrame
+        Flow-rate bins of every file.
     """
 
     nk_flow: pd.DataFrame
@@ -300,6 +305,7 @@ class NkFcsTables:
     overview: pd.DataFrame
     concordance: pd.DataFrame
     pairs: pd.DataFrame
+    flow_rate: pd.DataFrame
 
 
 def summarise_nk_fcs(
@@ -332,6 +338,8 @@ def summarise_nk_fcs(
         index="file", columns="population", values="value", aggfunc="first"
     )
     overview = tubes.merge(batch.files, on="file", how="inner")
+    limits = batch.qc.loc[batch.qc["check"] == "events in file", "limit"]
+    overview["min_events_file"] = limits.iloc[0] if len(limits) else np.nan
     for col, (pop, _) in QC_KEY_POPULATIONS.items():
         overview[col] = overview["file"].map(pct[pop]) if pop in pct.columns else np.nan
     flagged = batch.qc[batch.qc["flag"]]
@@ -350,6 +358,7 @@ def summarise_nk_fcs(
         overview=overview,
         concordance=concordance,
         pairs=pairs,
+        flow_rate=batch.flow_rate,
     )
 
 
@@ -421,3 +430,70 @@ def merge_fcs_into_tables(
     sheet, batch = gated
     fcs = summarise_nk_fcs(batch, sheet, tables.get("nk_flow"))
     return {**tables, "nk_flow": fcs.nk_flow}, fcs
+
+
+#: Processed tables of the FCS path (data/processed/everolimus_nk/<name>.parquet).
+FCS_OUTPUT_TABLES = (
+    "fcs_statistics",
+    "fcs_qc",
+    "fcs_qc_summary",
+    "fcs_overview",
+    "fcs_flow_rate",
+    "fcs_concordance",
+    "fcs_concordance_pairs",
+)
+
+
+def derive_fcs_output_tables(fcs: NkFcsTables | None) -> dict[str, pd.DataFrame]:
+    """The FCS tables to write, by name (:data:`FCS_OUTPUT_TABLES`); empty frames without FCS.
+
+    Written every run, so that notebook 03 reads them whether or not FCS files were gated.
+    """
+    if fcs is None:
+        return {name: pd.DataFrame() for name in FCS_OUTPUT_TABLES}
+    tables = {
+        "fcs_statistics": fcs.statistics,
+        "fcs_qc": fcs.qc,
+        "fcs_qc_summary": fcs.qc_summary,
+        "fcs_overview": fcs.overview,
+        "fcs_flow_rate": fcs.flow_rate,
+        "fcs_concordance": fcs.concordance,
+        "fcs_concordance_pairs": fcs.pairs,
+    }
+    return {name: tables[name] for name in FCS_OUTPUT_TABLES}
+
+
+def summarise_fcs_in_words(overview: pd.DataFrame, concordance: pd.DataFrame) -> str:
+    """A short, generated paragraph: files gated, QC flags, agreement with the FlowJo export.
+
+    Every number comes from the tables (nothing is hard-coded): files and subjects gated, files
+    with each QC flag, and for % of parent statistics the largest |mean difference| and the
+    smallest Lin's CCC across populations.
+    """
+    if overview.empty:
+        return (
+            "No FCS files were gated in this run: the NK analyses use the FlowJo export "
+            "(`nk_flow`) as supplied."
+        )
+    n_files, n_subj = len(overview), overview["subject_id"].nunique()
+    flags = {
+        "flow-rate anomaly": int(overview["flow_rate_flag"].sum()),
+        "margin events above the limit": int(overview["margin_flag"].sum()),
+        "fewer events than the minimum": int(overview["events_flag"].sum()),
+    }
+    flagged = "; ".join(f"{v} with {k}" for k, v in flags.items() if v) or "none flagged"
+    text = (
+        f"{n_files} FCS files of {n_subj} patients were gated from raw events "
+        f"({int(overview['n_events'].sum()):,} events); their tubes replace the FlowJo export's "
+        f"rows in the NK analyses. QC: {flagged}."
+    )
+    pct = concordance[concordance["statistic"] == "freq_of_parent"] if len(concordance) else None
+    if pct is not None and len(pct):
+        worst = pct.loc[pct["mean_difference"].abs().idxmax()]
+        text += (
+            f" Against the FlowJo export of the same tubes, % of parent agreed with a mean "
+            f"difference of at most {abs(worst['mean_difference']):.2f} percentage points "
+            f"({worst['population'].rsplit('/', 1)[-1]}) and Lin's CCC of at least "
+            f"{pct['ccc'].min():.3f} across {len(pct)} populations."
+        )
+    return text

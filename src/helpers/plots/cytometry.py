@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon, Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from helpers.cytometry.gating import (
     GatingPlan,
@@ -70,7 +71,8 @@ def _draw_gate(ax, step, dims_drawn, colour, xlim, ylim) -> tuple[float, float]:
     if isinstance(gate, fk.gates.PolygonGate):
         verts = np.asarray(gate.vertices, dtype=float)
         ax.add_patch(Polygon(verts, closed=True, fill=False, edgecolor=colour, linewidth=1.4))
-        return float(verts[:, 0].mean()), float(verts[:, 1].max())
+        top = min(float(verts[:, 1].max()), ylim[1])
+        return float(np.clip(verts[:, 0].mean(), *xlim)), top
     if isinstance(gate, fk.gates.RectangleGate):
         lims = [(d.min, d.max) for d in gate.dimensions]
         if len(lims) == 1:
@@ -161,6 +163,10 @@ def plot_gating_strategy(
         parent_name = rename_population(parent, population_names).rsplit("/", 1)[-1] or "All events"
         ax.set_title(f"{parent_name} ({n_parent:,} events)", fontsize=9)
         ax.tick_params(labelsize=7)
+        for axis, dim in ((ax.xaxis, dims[0]), (ax.yaxis, dims[1])):
+            axis.set_major_locator(MaxNLocator(5))
+            if dim[2] is None:  # untransformed (scatter) channels in thousands
+                axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v / 1000:g}k"))
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(title or f"Gating strategy: {result.sample_id}", fontsize=10)
@@ -225,7 +231,13 @@ def plot_fcs_qc_overview(
     ax1.bar(x, df["n_events"].to_numpy(float), color=colours, width=0.75)
     ax1.axhline(min_events, color="#555555", linestyle="--", linewidth=0.9)
     ax1.text(
-        len(df) - 0.5, min_events, f"minimum {min_events:,}", ha="right", va="bottom", fontsize=8
+        -0.5,
+        min_events,
+        f"minimum {min_events:,}",
+        ha="left",
+        va="bottom",
+        fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
     )
     ax1.set_ylabel("Events acquired")
     palette = [
@@ -296,14 +308,16 @@ def plot_fcs_concordance(pairs: pd.DataFrame, title: str | None = None) -> Figur
             "grey",
         )
     ]
+    markers = ("o", "s", "^", "D", "v")
     for i, pop in enumerate(pops):
         sub = df[df["population"] == pop]
         ax.scatter(
             sub["value_flowjo"],
             sub["value_fcs"],
-            s=16,
+            s=18,
             alpha=0.8,
             color=palette[i % len(palette)],
+            marker=markers[i % len(markers)],
             label=pop.rsplit("/", 1)[-1],
         )
     lim = [0.0, float(max(df["value_fcs"].max(), df["value_flowjo"].max())) * 1.05]
