@@ -259,20 +259,20 @@ def derive_spillover_matrix(fcs: FcsEvents) -> Any | None:
 def _compensate(fcs: FcsEvents, matrix: Any) -> np.ndarray:
     """events[:, detectors] @ inverse(spillover), other channels unchanged.
 
-    The same algebra as ``flowutils.compensate.compensate`` (FlowKit's ``Matrix.apply``), with
-    the inverse taken once per matrix instead of a linear solve per call; equality with FlowKit
-    is tested.
+    The same algebra as ``flowutils.compensate.compensate`` (FlowKit's ``Matrix.apply``), done as
+    one product with a (channels × channels) matrix: identity outside the detectors' block, the
+    inverse spillover inside it (untouched channels are multiplied by exactly 1 and added exact
+    zeros, so they stay bit-identical). Computed transposed, the result is column-major: each
+    channel is contiguous, which the gates and medians read column by column. Equality with
+    FlowKit is tested.
     """
     missing = [d for d in matrix.detectors if d not in fcs.pnn]
     if missing:
         raise ValueError(f"{fcs.path}: compensation matrix detectors not in the file: {missing}")
     idx = [fcs.pnn.index(d) for d in matrix.detectors]
-    inverse = np.linalg.inv(np.asarray(matrix.matrix, dtype=float))
-    out = fcs.events.copy()
-    # einsum, not BLAS: a (n x k)(k x k) product is memory-bound, and BLAS threads would compete
-    # with the other Dask workers for the same cores
-    out[:, idx] = np.einsum("ij,jk->ik", fcs.events[:, idx], inverse)
-    return out
+    full = np.eye(fcs.events.shape[1])
+    full[np.ix_(idx, idx)] = np.linalg.inv(np.asarray(matrix.matrix, dtype=float))
+    return (full.T @ fcs.events.T).T
 
 
 def _channel_index(fcs: FcsEvents, dim_id: str, matrix: Any | None) -> int:
@@ -329,7 +329,7 @@ def gate_events(
     columns: dict[tuple[str, str | None, str | None], np.ndarray] = {}
     done: dict[tuple[str, str | None, str | None], np.ndarray] = {}
 
-    def column(key: tuple[str, str | None, str | None], idx: np.ndarray) -> np.ndarray:
+    def column(key: tuple[str, str | None, str | None], idx: np.ndarray | None) -> np.ndarray:
         dim_id, comp, xform = key
         if key not in columns:
             if comp not in comp_cache:
@@ -338,13 +338,15 @@ def gate_events(
                 comp_cache[comp] = _compensate(fcs, matrices[comp])
             matrix = matrices.get(comp) if comp is not None else None
             source = comp_cache[comp][:, _channel_index(fcs, dim_id, matrix)]
+            columns[(dim_id, comp, "__source__")] = source
             if xform is None:
                 columns[key] = source
-                done[key] = np.ones(n, dtype=bool)
             else:
                 columns[key] = np.full(n, np.nan)
                 done[key] = np.zeros(n, dtype=bool)
-            columns[(dim_id, comp, "__source__")] = source
+        if xform is None:
+            return columns[key] if idx is None else columns[key][idx]
+        idx = np.arange(n) if idx is None else idx
         todo = idx[~done[key][idx]]
         if todo.size:
             source = columns[(dim_id, comp, "__source__")][todo]
@@ -361,12 +363,15 @@ def gate_events(
             refs = {(r.rsplit("/", 1)[-1], r): masks[r] for r in step.refs}
             masks[step.path] = _apply_boolean(step.gate, refs, n) & parent
             continue
-        idx = np.flatnonzero(parent)
+        idx = None if step.parent == "" else np.flatnonzero(parent)  # root gates: all events
         values = [column(key, idx) for key in step.columns]
         inside = _apply_gate(step.gate, step.columns, values, step.bounds)
-        mask = np.zeros(n, dtype=bool)
-        mask[idx[inside]] = True
-        masks[step.path] = mask
+        if idx is None:
+            masks[step.path] = inside
+        else:
+            mask = np.zeros(n, dtype=bool)
+            mask[idx[inside]] = True
+            masks[step.path] = mask
     columns = {k: v for k, v in columns.items() if k[2] != "__source__"}
     return GatingResult(
         sample_id=fcs.name,
