@@ -310,3 +310,25 @@ def test_simulated_fcs_files_are_deterministic(demo, tmp_path):
         Path(tmp_path / "fcs" / sim_fcs.GATING_NAME).read_bytes()
         == (demo["folder"] / sim_fcs.GATING_NAME).read_bytes()
     )
+
+
+def test_flowjo_workspace_is_read_and_gated_like_flowkit_does(demo, tmp_path):
+    # a FlowJo 10 workspace of the demo strategy, written by FlowKit's own exporter
+    files = sorted(demo["truth"])[:2]
+    session = fk.Session(
+        gating_strategy=demo["strategy"],
+        fcs_samples=[str(demo["folder"] / f) for f in files],
+    )
+    wsp = tmp_path / "demo.wsp"
+    with open(wsp, "wb") as fh:
+        session.export_wsp(fh, "All Samples")
+    strategy = cy.load_gating_strategy(wsp)
+    plan = cy.compile_gating_plan(strategy)
+    assert [s.gate_id for s in plan.steps] == [s.gate_id for s in demo["plan"].steps]
+    for name in files:
+        ours = cy.gate_events(cy.load_fcs(demo["folder"] / name), plan)
+        ref = cy.gate_with_flowkit(str(demo["folder"] / name), strategy)
+        for population, count in zip(ref["population"], ref["count"], strict=True):
+            assert ours.count(population) == count, (name, population)
+    with pytest.raises(cy.FcsReadError, match="no FlowJo group"):
+        cy.load_gating_strategy(wsp, sample_group="Not a group")

@@ -20,6 +20,7 @@ analysis workflows. Front Immunol 2021;12:768541.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,8 +169,14 @@ def load_gating_strategy(path: Path | str, sample_group: str = "All Samples") ->
         raise FcsReadError(f"{path}: gating strategy file not found.")
     try:
         if path.suffix.lower() == ".wsp":
-            ws = fk.Workspace(str(path), ignore_missing_files=True)
-            samples = ws.get_sample_ids(sample_group)
+            with warnings.catch_warnings():  # "sample was not loaded": not needed for the gates
+                warnings.simplefilter("ignore", UserWarning)
+                ws = fk.Workspace(str(path), load_missing_file_data=True)
+            if sample_group not in ws.get_sample_groups():
+                raise FcsReadError(
+                    f"{path}: no FlowJo group {sample_group!r}; groups: {ws.get_sample_groups()}"
+                )
+            samples = ws.get_sample_ids(sample_group, loaded_only=False)
             if not samples:
                 raise FcsReadError(f"{path}: FlowJo group {sample_group!r} has no sample.")
             return ws.get_gating_strategy(samples[0])
