@@ -332,3 +332,21 @@ def test_flowjo_workspace_is_read_and_gated_like_flowkit_does(demo, tmp_path):
             assert ours.count(population) == count, (name, population)
     with pytest.raises(cy.FcsReadError, match="no FlowJo group"):
         cy.load_gating_strategy(wsp, sample_group="Not a group")
+
+
+def test_percentages_of_too_small_parents_are_not_estimable_and_flagged(demo):
+    strict = nk_fcs.derive_nk_gating_settings(1_000, 400)  # NK parents hold ~250-600 events
+    batch = cy.gate_fcs_files(
+        demo["folder"], list(demo["sheet"]["file"])[:4], demo["plan"], strict, "serial"
+    )
+    pct = batch.statistics[batch.statistics["statistic"] == "freq_of_parent"]
+    nk_children = pct[pct["parent"] == "Lymphocytes/Single Cells/CD3-/NK"]
+    small = batch.qc[(batch.qc["check"] == "events in gate") & batch.qc["flag"]]
+    assert not small.empty
+    for file in small["file"].unique():
+        parents = set(small.loc[small["file"] == file, "population"])
+        rows = pct[(pct["file"] == file) & pct["parent"].isin(parents)]
+        assert rows["value"].isna().all()
+    rows = nk_fcs.derive_nk_flow_from_fcs(batch.statistics, demo["sheet"])
+    assert rows["value"].notna().all()  # no empty value reaches the data contract
+    assert len(nk_children) > 0

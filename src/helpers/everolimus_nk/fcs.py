@@ -168,6 +168,9 @@ def derive_nk_flow_from_fcs(
     rows = statistics.merge(tubes, on="file", how="inner")
     rows = rows.assign(marker=rows["marker"].fillna("").astype(str))
     rows = rows.merge(NK_EXPORT_ROWS, on=_KEY, how="inner")
+    # a % of a parent below the minimum is not estimable (NaN): no row, as in an export where
+    # the analyst left the cell empty; the QC table flags that parent gate
+    rows = rows[pd.to_numeric(rows["value"], errors="coerce").notna()]
     value = pd.to_numeric(rows["value"], errors="coerce").round(decimals)
     out = rows.assign(
         value=np.where(value.isna(), None, value.map(lambda v: f"{v:g}")),
