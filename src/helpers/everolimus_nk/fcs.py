@@ -141,8 +141,10 @@ def derive_nk_flow_from_fcs(
     joined to the sample sheet on ``file`` (condition → stimulation, acquisition_date →
     sample_date) and restricted to :data:`NK_EXPORT_ROWS`, the rows a FlowJo NK table holds; the
     population paths already carry FlowJo names (``population_names=NK_GATE_NAMES`` when
-    summarising). Values are rounded to ``decimals`` and written as text, as a raw export is
-    read, so the data contract (``schemas``) validates them like any export.
+    summarising). Not-estimable values (NaN: a % of a parent below the minimum) give no row, their
+    parent gate being flagged in the QC table. Values are rounded to ``decimals`` and written as
+    text, as a raw export is read, so the data contract (``schemas``) validates them like any
+    export.
 
     Parameters
     ----------
