@@ -350,3 +350,13 @@ def test_percentages_of_too_small_parents_are_not_estimable_and_flagged(demo):
     rows = nk_fcs.derive_nk_flow_from_fcs(batch.statistics, demo["sheet"])
     assert rows["value"].notna().all()  # no empty value reaches the data contract
     assert len(nk_children) > 0
+
+
+def test_written_fcs_tables_do_not_depend_on_scheduling(demo, serial):
+    # timings, worker pids and memory never reach the written datasets (stable hashes)
+    tables = nk_fcs.derive_fcs_output_tables(nk_fcs.summarise_nk_fcs(serial, demo["sheet"]))
+    for name, table in tables.items():
+        assert not {"seconds", "worker", "peak_rss_mb"} & set(table.columns), name
+    empty = nk_fcs.derive_fcs_output_tables(None)
+    assert set(empty) == set(nk_fcs.FCS_OUTPUT_TABLES)
+    assert all(t.empty for t in empty.values())

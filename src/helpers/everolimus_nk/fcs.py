@@ -293,7 +293,8 @@ class NkFcsTables:
     qc_summary : pandas.DataFrame
         Files checked/flagged per QC check.
     overview : pandas.DataFrame
-        One row per gated file: sheet columns, n_events, seconds, key population %, flags.
+        One row per gated file: sheet columns, n_events, min_events_file, key population %
+        (:data:`QC_KEY_POPULATIONS`), flags (flow_rate_flag, margin_flag, events_flag).
     concordance : pandas.DataFrame
         Per population and statistic (empty when no FlowJo export was supplied).
     pairs : pandas.DataFrame
@@ -342,7 +343,8 @@ def summarise_nk_fcs(
     pct = stats[stats["statistic"] == "freq_of_parent"].pivot_table(
         index="file", columns="population", values="value", aggfunc="first"
     )
-    overview = tubes.merge(batch.files, on="file", how="inner")
+    # no timings, pids or memory here: written datasets stay byte-identical run to run
+    overview = tubes.merge(batch.files[["file", "n_events"]], on="file", how="inner")
     limits = batch.qc.loc[batch.qc["check"] == "events in file", "limit"]
     overview["min_events_file"] = limits.iloc[0] if len(limits) else np.nan
     for col, (pop, _) in QC_KEY_POPULATIONS.items():
