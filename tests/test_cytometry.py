@@ -360,3 +360,28 @@ def test_written_fcs_tables_do_not_depend_on_scheduling(demo, serial):
     empty = nk_fcs.derive_fcs_output_tables(None)
     assert set(empty) == set(nk_fcs.FCS_OUTPUT_TABLES)
     assert all(t.empty for t in empty.values())
+
+
+def test_cytometry_figures(demo, serial):
+    from matplotlib.figure import Figure
+
+    from helpers import plots
+
+    name = sorted(demo["truth"])[0]
+    gated = cy.gate_events(cy.load_fcs(demo["folder"] / name), demo["plan"])
+    fig = plots.plot_gating_strategy(gated, demo["plan"], nk_fcs.NK_GATE_NAMES)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    # 11 gates; CD56bright and CD56dim share one panel
+    assert isinstance(fig, Figure)
+    assert len(visible) == 10
+    assert visible[0].get_title(loc="left").startswith("All events")
+    out = nk_fcs.summarise_nk_fcs(serial, demo["sheet"], demo["export"])
+    labels = {k: label for k, (_, label) in nk_fcs.QC_KEY_POPULATIONS.items()}
+    fig = plots.plot_fcs_qc_overview(out.overview, 1_000, labels)
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match="no file"):
+        plots.plot_fcs_qc_overview(out.overview.iloc[0:0], 1_000, labels)
+    fig = plots.plot_fcs_concordance(out.pairs[out.pairs["statistic"] == "freq_of_parent"])
+    assert fig.axes[0].get_xlabel() == "FlowJo export"
+    with pytest.raises(ValueError, match="no paired values"):
+        plots.plot_fcs_concordance(out.pairs.iloc[0:0])
