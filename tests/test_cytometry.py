@@ -379,9 +379,9 @@ def test_cytometry_figures(demo, serial):
     labels = {k: label for k, (_, label) in nk_fcs.QC_KEY_POPULATIONS.items()}
     fig = plots.plot_fcs_qc_overview(out.overview, 1_000, labels)
     assert len(fig.axes) == 3
-    with pytest.raises(ValueError, match="no file"):
+    with pytest.raises(ValueError, match="nothing to plot"):
         plots.plot_fcs_qc_overview(out.overview.iloc[0:0], 1_000, labels)
     fig = plots.plot_fcs_concordance(out.pairs[out.pairs["statistic"] == "freq_of_parent"])
     assert fig.axes[0].get_xlabel() == "FlowJo export"
-    with pytest.raises(ValueError, match="no paired values"):
+    with pytest.raises(ValueError, match="nothing to plot"):
         plots.plot_fcs_concordance(out.pairs.iloc[0:0])
