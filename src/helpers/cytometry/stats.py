@@ -187,7 +187,8 @@ def compute_concordance(
     -------
     pandas.DataFrame
         population, statistic, marker, n_pairs, n_fcs_only, n_flowjo_only, mean_fcs,
-        mean_flowjo, mean_difference, loa_lower, loa_upper, max_abs_difference, ccc, method.
+        mean_flowjo, mean_difference, loa_lower, loa_upper, max_abs_difference, ccc, method,
+        note (a caveat for raw event counts).
     """
     stat_key = ["population", "statistic", "marker"]
     both = derive_concordance_pairs(fcs, flowjo, keys)
@@ -212,9 +213,16 @@ def compute_concordance(
                 "max_abs_difference": np.abs(d).max() if n else np.nan,
                 "ccc": _lin_ccc(x, y),
                 "method": "Bland–Altman limits of agreement; Lin's CCC",
+                "note": _COUNT_NOTE if key[1] == "count" else "",
             }
         )
     return pd.DataFrame(rows)
+
+
+_COUNT_NOTE = (
+    "event counts scale with the events acquired/exported per tube: compare % of parent and "
+    "count per µL"
+)
 
 
 def _lin_ccc(x: np.ndarray, y: np.ndarray) -> float:
