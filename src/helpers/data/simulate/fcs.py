@@ -15,7 +15,9 @@ and NKp46 on NK cells are log-normal with the true median. Acquired intensities 
 (compensated) ones times the spillover matrix written in ``$SPILLOVER``; ``$VOL`` (nL) of the
 unstimulated tube makes NK count / volume equal the true NK count per µL. Events arrive in time
 order at a constant rate, except in ``anomaly_files`` (a partial clog: the rate drops to 10 %
-for 15 s) and a few saturated (``$PnR``) scatter events in every file.
+for 15 s) and a few saturated (``$PnR``) scatter events in every file. The demo files hold
+``events_per_file`` events while the simulated export's NK event ``count`` assumes 100,000
+acquired events: counts differ by design, percentages and counts per µL agree.
 
 References
 ----------
