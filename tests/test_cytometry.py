@@ -385,3 +385,10 @@ def test_cytometry_figures(demo, serial):
     assert fig.axes[0].get_xlabel() == "FlowJo export"
     with pytest.raises(ValueError, match="nothing to plot"):
         plots.plot_fcs_concordance(out.pairs.iloc[0:0])
+
+
+def test_unreadable_gating_strategy_names_the_file(tmp_path):
+    for name, text in (("broken.xml", "garbage"), ("other.xml", "<a/>")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(cy.FcsReadError, match=name.replace(".", r"\.")):
+            cy.load_gating_strategy(tmp_path / name)

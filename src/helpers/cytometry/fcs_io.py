@@ -163,6 +163,7 @@ def load_gating_strategy(path: Path | str, sample_group: str = "All Samples") ->
         The file is missing, not GatingML 2.0 compliant, or the workspace has no such group.
     """
     import flowkit as fk
+    from lxml import etree  # FlowKit's XML parser: malformed XML raises its errors
 
     path = Path(path)
     if not path.is_file():
@@ -183,7 +184,7 @@ def load_gating_strategy(path: Path | str, sample_group: str = "All Samples") ->
         return fk.parse_gating_xml(str(path))
     except FcsReadError:
         raise
-    except (ValueError, KeyError, OSError) as err:
+    except (ValueError, KeyError, OSError, SyntaxError, etree.LxmlError) as err:
         raise FcsReadError(
             f"{path}: not a GatingML 2.0 file or FlowJo 10 workspace ({err})."
         ) from err
