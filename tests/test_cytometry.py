@@ -392,3 +392,11 @@ def test_unreadable_gating_strategy_names_the_file(tmp_path):
         (tmp_path / name).write_text(text)
         with pytest.raises(cy.FcsReadError, match=name.replace(".", r"\.")):
             cy.load_gating_strategy(tmp_path / name)
+
+
+def test_fcs_folder_without_sheet_is_an_error_and_no_folder_means_no_fcs(demo, tmp_path):
+    assert nk_fcs.gate_nk_fcs_folder(tmp_path / "absent", "nk_gating.xml", 1_000, 20) is None
+    name = sorted(demo["truth"])[0]
+    (tmp_path / name).write_bytes((demo["folder"] / name).read_bytes())
+    with pytest.raises(ValueError, match="no sample_sheet"):
+        nk_fcs.gate_nk_fcs_folder(tmp_path, "nk_gating.xml", 1_000, 20)

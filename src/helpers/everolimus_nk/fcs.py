@@ -380,8 +380,8 @@ def select_representative_file(overview: pd.DataFrame) -> str:
     return str(ok.loc[dist.sort_values(kind="stable").index[0], "file"])
 
 
-#: Sample sheet file name inside the FCS folder.
-SAMPLE_SHEET_FILE = "sample_sheet.csv"
+#: Sample sheet inside the FCS folder: ``sample_sheet.csv`` or ``sample_sheet.xlsx``.
+SAMPLE_SHEET = "sample_sheet"
 
 
 def gate_nk_fcs_folder(
@@ -393,9 +393,10 @@ def gate_nk_fcs_folder(
     n_workers: int | None = None,
     progress: Callable[[int, int, Any], None] | None = None,
 ) -> tuple[pd.DataFrame, BatchResult] | None:
-    """Gate the FCS files of a folder listed in its ``sample_sheet.csv`` (None without a sheet).
+    """Gate the FCS files of a folder listed in its sample sheet (None without a sheet).
 
-    Method: the sheet is read with :func:`helpers.io.load_raw_table` and checked
+    Method: the sheet (``sample_sheet.csv`` or ``.xlsx``) is read with
+    :func:`helpers.io.load_raw_table` and checked
     (:func:`validate_sample_sheet`); the strategy (GatingML 2.0 or FlowJo .wsp) is read and
     compiled once; every sheet file is gated by :func:`helpers.cytometry.gate_fcs_files` on Dask
     (local cluster, or ``scheduler``), with the NK settings (:func:`derive_nk_gating_settings`).
@@ -406,11 +407,11 @@ def gate_nk_fcs_folder(
     (sheet, BatchResult) or None
     """
     folder = Path(folder)
-    sheet_path = folder / SAMPLE_SHEET_FILE
-    if not sheet_path.is_file():
+    sheet_path = io.find_table_file(folder, SAMPLE_SHEET)
+    if sheet_path is None:
         if find_fcs_files(folder):
             raise ValueError(
-                f"{folder} holds FCS files but no {SAMPLE_SHEET_FILE}: add the sheet "
+                f"{folder} holds FCS files but no {SAMPLE_SHEET}.csv/.xlsx: add the sheet "
                 f"(columns {list(SAMPLE_SHEET_COLUMNS)})."
             )
         return None
