@@ -10,7 +10,9 @@ QC):
 * **dask**: a ``LocalCluster`` of ``--workers`` single-threaded worker processes, started before
   the clock starts (its start-up is reported separately), files submitted one task each.
 
-It prints events/s/core (wall clock: serial = 1 core; Dask = events / (wall × workers)), the same
+Both run single-threaded (``OMP/OPENBLAS/MKL_NUM_THREADS=1``, as Dask's nanny sets for its workers;
+the module re-runs itself with them when they are not set). It prints events/s/core (wall clock:
+serial = 1 core; Dask = events / (wall × workers)), the same
 per CPU-second of the serial loop (less sensitive to other load on a shared machine), the
 Dask/serial speed ratio, and each worker's peak resident memory; and writes
 ``bench/cytometry.json``. Targets (issue 16): >= 1e6 events/s/core, ratio >= 1.8 on 2 cores.
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +33,8 @@ from helpers import config, cytometry
 from helpers.data.simulate import fcs as sim_fcs
 from helpers.everolimus_nk import fcs as nk_fcs
 
+#: Thread pools limited to one thread in the benchmark process (as Dask's nanny does for workers).
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 TARGET_EVENTS_PER_S_PER_CORE = 1e6
 TARGET_RATIO = 1.8
 
@@ -82,7 +87,7 @@ def run(folder: Path, names: list[str], workers: int) -> dict[str, float | int |
     import dask
 
     t0 = time.perf_counter()
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    with dask.config.set(cytometry.batch.LOCAL_WORKER_CONFIG):  # as gate_fcs_files starts them
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
@@ -138,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--out", type=Path, default=None, help="folder (default bench/cytometry)")
     args = parser.parse_args(argv)
+    if any(os.environ.get(v) != "1" for v in _ONE_THREAD):
+        # the serial loop must use one core, as each Dask worker does (its nanny sets these):
+        # OpenBLAS threads would otherwise give the "serial" product a second core
+        env = {**os.environ, **dict.fromkeys(_ONE_THREAD, "1")}
+        cmd = [sys.executable, "-m", "helpers.pipeline.bench_cytometry", *(argv or sys.argv[1:])]
+        return subprocess.run(cmd, env=env, check=False).returncode
     folder = args.out or config.repo_root() / "bench" / "cytometry"
     names = prepare_files(folder, args.files, args.distinct, args.events, args.seed)
     result = run(folder, names, args.workers)
