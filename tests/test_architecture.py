@@ -3,7 +3,8 @@
 Layers, bottom to top (a module may import its own layer and any layer below it):
 
 0. base: ``config``, ``io``, ``checks``, ``results``, ``watermark``
-1. ``endpoints``: generic clinical-trial tools; they know neither trial
+1. ``endpoints``, ``cytometry``: generic clinical-trial / flow-cytometry tools; they know neither
+   trial
 2. ``plots``: figure families (generic)
 3. ``her2_ctc``, ``everolimus_nk``: each trial's analysis glue (they never import each other)
 4. ``data``: contract, validation, derivation, simulator
@@ -31,6 +32,7 @@ LAYER = {
     "results": 0,
     "watermark": 0,
     "endpoints": 1,
+    "cytometry": 1,
     "plots": 2,
     "her2_ctc": 3,
     "everolimus_nk": 3,

@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--out", type=Path, default=None, help="workspace folder (default bench/)")
+    parser.add_argument(
+        "--skip-cytometry", action="store_true", help="skip the FCS gating benchmark"
+    )
     args = parser.parse_args(argv)
     root = config.repo_root()
     bench_dir = args.out or root / "bench"
@@ -137,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Worst ratio {worst:.2f}: {verdict} the {TARGET_RATIO}x target. "
         f"Details: {bench_dir / 'results.json'}"
     )
+    if not args.skip_cytometry:  # FCS gating: events/s/core, Dask vs serial, worker memory
+        from helpers.pipeline import bench_cytometry
+
+        bench_cytometry.main(["--out", str(bench_dir / "cytometry"), "--seed", str(args.seed)])
     return 0
 
 

@@ -37,6 +37,11 @@ from helpers.plots.biomarkers import (
     plot_volcano,
 )
 from helpers.plots.consort import plot_consort
+from helpers.plots.cytometry import (
+    plot_fcs_concordance,
+    plot_fcs_qc_overview,
+    plot_gating_strategy,
+)
 from helpers.plots.design import plot_operating_characteristics
 from helpers.plots.response import plot_spider, plot_swimmer, plot_waterfall
 from helpers.plots.safety import plot_ae_bars
@@ -56,8 +61,11 @@ __all__ = [
     "plot_change_heatmap",
     "plot_consort",
     "plot_distribution",
+    "plot_fcs_concordance",
+    "plot_fcs_qc_overview",
     "plot_fish_signals",
     "plot_forest",
+    "plot_gating_strategy",
     "plot_km",
     "plot_operating_characteristics",
     "plot_paired_trajectories",

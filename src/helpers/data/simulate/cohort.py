@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.data.simulate.everolimus_nk import compute_everolimus_truths, simulate_everolimus_nk
+from helpers.data.simulate.fcs import FcsModel, write_fcs_cohort
 from helpers.data.simulate.her2_ctc import compute_her2_truths, simulate_her2_ctc_tdm1
 from helpers.data.simulate.models import (
     CTC_MODEL,
@@ -136,12 +137,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="data/raw", help="raw-data folder (default data/raw)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
     parser.add_argument("--scale", type=float, default=1.0, help="cohort size multiplier")
+    parser.add_argument(
+        "--fcs-patients",
+        type=int,
+        default=FcsModel.n_patients,
+        help="everolimus patients with demo FCS files (0 = none; default %(default)s)",
+    )
     args = parser.parse_args(argv)
     scale = int(args.scale) if float(args.scale).is_integer() else args.scale
     out = config.resolve_path(args.out)
     tables, manifest = simulate_demo_cohort(args.seed, scale)
     for trial, tabs in tables.items():
         io.write_csv_tables(tabs, Path(out) / trial)
+    if args.fcs_patients > 0:  # FCS files + GatingML + sample sheet, truth in the manifest
+        manifest["fcs"] = write_fcs_cohort(
+            tables[TRIAL_EVEROLIMUS]["nk_flow"],
+            Path(out) / TRIAL_EVEROLIMUS,
+            args.seed,
+            FcsModel(n_patients=args.fcs_patients),
+        )
     io.write_json(manifest, Path(out) / io.MANIFEST)
     n = manifest["cohort"]
     print(
