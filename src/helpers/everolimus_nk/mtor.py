@@ -568,6 +568,8 @@ def compute_inhibition_median(
     if values.size == 0:
         return _empty_row(label, ci_level, _METHOD_HL, f"no computable inhibition at {visit}")
     out = stats.compute_paired_change(np.zeros(values.size), values, label, ci_level)
+    if out["method"].iat[0] != stats.METHOD_PAIRED:  # large sample: keep the approximation named
+        return out.assign(method="One-sample " + out["method"] + " (H0: no inhibition)")
     return out.assign(method=_METHOD_HL)
 
 

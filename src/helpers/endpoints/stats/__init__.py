@@ -30,6 +30,7 @@ from helpers.endpoints.stats.agreement import (
 from helpers.endpoints.stats.association import (
     METHOD_FISHER,
     METHOD_MANN_WHITNEY,
+    METHOD_MANN_WHITNEY_LARGE,
     compute_descriptives,
     compute_fisher_or,
     compute_mann_whitney,
@@ -55,6 +56,7 @@ __all__ = [
     "METHOD_GMR",
     "METHOD_KAPPA",
     "METHOD_MANN_WHITNEY",
+    "METHOD_MANN_WHITNEY_LARGE",
     "METHOD_MIXED",
     "METHOD_MIXED_DIFF",
     "METHOD_PAIRED",

@@ -15,6 +15,11 @@ from helpers.results import TESTED_ESTIMATE_COLUMNS
 ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 # Relative slack when comparing cumulative probabilities with alpha/2 (floating-point sums).
 _PROB_TOL = 1e-9
+#: Size switch of the two-sample rank methods, as R's ``wilcox.test`` (exact "if the samples
+#: contain less than 50 finite values"): with 50 or more values in either group the Mann–Whitney
+#: p-value and the Hodges–Lehmann CI use the normal approximation of U (exact enumeration costs
+#: O(m·n·(m+n)) and is indistinguishable from it there; tests check the two agree at the switch).
+EXACT_RANK_MAX_N = 50
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,6 +126,41 @@ def _hodges_lehmann_ci(
     return float(sorted_values[count - 1]), float(sorted_values[-count]), note
 
 
+def _hodges_lehmann_large(
+    values: np.ndarray, null_mean: float, null_sd: float, ci_level: float
+) -> tuple[float, float, float, str]:
+    """Large-sample Hodges–Lehmann estimate and CI from unsorted Walsh averages or differences.
+
+    Same interval as :func:`_hodges_lehmann_ci` with the normal approximation of the rank
+    statistic, but the three order statistics (median, W_(C), W_(M+1-C)) are found by selection
+    (``numpy.partition``, O(M)) instead of sorting M values. Returns estimate, lower, upper, note.
+    """
+    size = values.size
+    count = max(math.floor(null_mean - _z(ci_level) * null_sd + 0.5), 0)
+    ranks = _median_and_ci_ranks(size, count)
+    picked = _order_statistics(values, ranks)
+    estimate = float((picked[0] + picked[1]) / 2)
+    note = "CI order statistics from the normal approximation (large sample)"
+    if count == 0:
+        return estimate, -math.inf, math.inf, note
+    return estimate, float(picked[2]), float(picked[3]), note
+
+
+def _order_statistics(values: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
+    """Values of the given 0-based ``ranks`` in sorted order, by selection (O(M), no full sort)."""
+    wanted = sorted({int(r) for r in ranks})
+    part = np.partition(values, wanted)
+    return part[list(ranks)]
+
+
+def _median_and_ci_ranks(size: int, count: int) -> list[int]:
+    """0-based ranks of the median (one or two) and of the CI limits W_(C), W_(M+1-C)."""
+    ranks = [(size - 1) // 2, size // 2]
+    if count:
+        ranks += [count - 1, size - count]
+    return ranks
+
+
 def _has_ties(values: np.ndarray) -> bool:
     return np.unique(values).size < values.size
 
@@ -132,6 +172,13 @@ def _has_ties(values: np.ndarray) -> bool:
 
 def _mann_whitney_pvalue(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     pooled = np.concatenate([x, y])
+    if max(x.size, y.size) >= EXACT_RANK_MAX_N:
+        res = sps.mannwhitneyu(x, y, method="asymptotic")
+        tie = ", tie-corrected" if _has_ties(pooled) else ""
+        return float(res.pvalue), (
+            f"p normal approximation{tie} with continuity correction "
+            f"(a group has >= {EXACT_RANK_MAX_N} values)"
+        )
     if not _has_ties(pooled):
         return float(sps.mannwhitneyu(x, y, method="exact").pvalue), "p exact"
     if math.comb(pooled.size, x.size) <= 20_000:

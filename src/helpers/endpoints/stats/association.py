@@ -14,10 +14,12 @@ from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
 
 from helpers.checks import validate_ci_level
 from helpers.endpoints.stats._common import (
+    EXACT_RANK_MAX_N,
     _as_float_array,
     _complete_pairs,
     _has_ties,
     _hodges_lehmann_ci,
+    _hodges_lehmann_large,
     _mann_whitney_pvalue,
     _row,
     _table,
@@ -26,6 +28,10 @@ from helpers.endpoints.stats.agreement import compute_cross_table
 
 _EXACT_RANK_SUM_MAX_MN = 40_000
 METHOD_MANN_WHITNEY = "Mann–Whitney U; Hodges–Lehmann shift, exact CI"
+METHOD_MANN_WHITNEY_LARGE = (
+    f"Mann–Whitney U, normal approximation (a group >= {EXACT_RANK_MAX_N}); "
+    "Hodges–Lehmann shift, asymptotic CI"
+)
 METHOD_FISHER = "Conditional MLE odds ratio, exact CI; Fisher exact test"
 
 
@@ -263,6 +269,13 @@ def compute_mann_whitney(x, y, parameter: str, ci_level: float = 0.95) -> pd.Dat
     (scipy ``mannwhitneyu``) is exact without ties, an exhaustive permutation p with ties when
     C(m+n, m) <= 20000, otherwise the tie-corrected normal approximation.
 
+    Size switch (as R's ``wilcox.test``, exact only when each sample has fewer than 50 values):
+    when either group has ``EXACT_RANK_MAX_N`` = 50 values or more, the p-value is the normal
+    approximation with tie and continuity corrections and C = round(mn/2 - z·sd(U)) (Hollander,
+    Wolfe & Chicken 2014, eq. 4.41); the order statistics are then found by selection rather
+    than a full sort, and ``method`` reads ``METHOD_MANN_WHITNEY_LARGE`` so the table says
+    which was used.
+
     Parameters
     ----------
     x, y : array-like of float
@@ -283,11 +296,19 @@ def compute_mann_whitney(x, y, parameter: str, ci_level: float = 0.95) -> pd.Dat
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size == 0 or b.size == 0:
         raise ValueError(f"both groups need at least one value; got {a.size} and {b.size}")
-    diffs = np.sort(np.subtract.outer(a, b).ravel())
     m, n = a.size, b.size
-    cdf = _rank_sum_cdf(m, n) if m * n <= _EXACT_RANK_SUM_MAX_MN else None
     null_sd = math.sqrt(m * n * (m + n + 1) / 12)
-    lower, upper, ci_note = _hodges_lehmann_ci(diffs, cdf, m * n / 2, null_sd, ci_level)
+    method = METHOD_MANN_WHITNEY
+    if max(m, n) >= EXACT_RANK_MAX_N:
+        method = METHOD_MANN_WHITNEY_LARGE
+        estimate, lower, upper, ci_note = _hodges_lehmann_large(
+            np.subtract.outer(a, b).ravel(), m * n / 2, null_sd, ci_level
+        )
+    else:
+        diffs = np.sort(np.subtract.outer(a, b).ravel())
+        estimate = float(np.median(diffs))
+        cdf = _rank_sum_cdf(m, n) if m * n <= _EXACT_RANK_SUM_MAX_MN else None
+        lower, upper, ci_note = _hodges_lehmann_ci(diffs, cdf, m * n / 2, null_sd, ci_level)
     if _has_ties(np.concatenate([a, b])):
         ci_note = "; ".join(s for s in (ci_note, "ties: CI approximate") if s)
     p_value, p_note = _mann_whitney_pvalue(a, b)
@@ -296,10 +317,10 @@ def compute_mann_whitney(x, y, parameter: str, ci_level: float = 0.95) -> pd.Dat
             _row(
                 parameter,
                 m + n,
-                float(np.median(diffs)),
+                estimate,
                 (lower, upper),
                 ci_level,
-                METHOD_MANN_WHITNEY,
+                method,
                 n=m,
                 p_value=p_value,
                 note="; ".join(s for s in (ci_note, p_note) if s),
