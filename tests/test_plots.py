@@ -734,8 +734,8 @@ def test_volcano_labels_only_significant_markers(close_figs):
 
 
 def test_volcano_invalid_inputs():
-    with pytest.raises(ValueError, match="\\(0, 1\\]"):
-        plots.plot_volcano(changes_frame().assign(p_value=0.0))
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        plots.plot_volcano(changes_frame().assign(p_value=-0.1))
     with pytest.raises(ValueError, match="effect"):
         plots.plot_volcano(changes_frame(), effect_col="effect")
     with pytest.raises(ValueError, match="threshold"):

@@ -937,7 +937,8 @@ def plot_inhibition_correlations(
             ax.axhline(0.0, color="#555555", linestyle=":", linewidth=0.8, zorder=1)
             ax.set_title(
                 f"{title}\nρ = {_fmt(row['estimate'])} ({_fmt(row['ci_lower'])} to "
-                f"{_fmt(row['ci_upper'])}), N = {int(row['N'])}, BH p = {_fmt(row['p_adj'])}",
+                f"{_fmt(row['ci_upper'])}), N = {int(row['N'])}, "
+                f"{results.format_p_value(row['p_adj'], prefix='BH p')}",
                 fontsize=9,
             )
     for ax in axes[len(markers) :]:

@@ -47,7 +47,7 @@ import pandas as pd
 from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import efficacy, rates, safety, stats, survival
 from helpers.everolimus_nk import flow
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.results import TESTED_ESTIMATE_COLUMNS, format_p_value
 
 __all__ = [
     "EARLY_MARKERS",
@@ -540,11 +540,11 @@ def summarise_significant_changes(
         smallest = tested.sort_values(p_col).iloc[0]
         return (
             head + f"none had adjusted p < {alpha:g} (smallest: {smallest[label_col]}, adjusted "
-            f"p = {smallest[p_col]:.3f}). With small paired samples this is absence of evidence, "
-            "not evidence of no change."
+            f"{format_p_value(smallest[p_col], 3, 'p')}). With small paired samples this is "
+            "absence of evidence, not evidence of no change."
         )
     items = "; ".join(
-        f"{r[label_col]} ({_format_effect(r)}, adjusted p = {r[p_col]:.3g})"
+        f"{r[label_col]} ({_format_effect(r)}, {format_p_value(r[p_col], 3, 'adjusted p')})"
         for _, r in hits.iterrows()
     )
     return (

@@ -29,6 +29,7 @@ from helpers.plots.style import (
     _single_param,
     _styled,
 )
+from helpers.results import P_FLOOR, clip_p_values
 
 # --------------------------------------------------------------------------------------------
 # Biomarkers: paired trajectories, heatmap, volcano
@@ -277,12 +278,14 @@ def plot_volcano(
     Markers with ``p_col`` < ``threshold`` are drawn in vermillion and labelled; the others in
     grey. A dashed line marks −log10(threshold), a dotted line no effect (0). Use the adjusted
     p-value column for ``p_col`` (and ``p_label="adjusted p"``) to show FDR-controlled calls.
-    Labels are placed greedily to avoid overlapping each other and the markers.
+    Labels are placed greedily to avoid overlapping each other and the markers. p-values below
+    :data:`helpers.results.P_FLOOR` (1e-300, including p = 0 from floating-point underflow in
+    large samples) are drawn at −log10 = 300 with an open triangle and their own legend entry.
 
     Parameters
     ----------
     changes : DataFrame
-        One row per marker: ``effect_col`` (e.g. log2 ratio), ``p_col`` in (0, 1] and
+        One row per marker: ``effect_col`` (e.g. log2 ratio), ``p_col`` in [0, 1] and
         ``label_col`` (marker name). Rows with a missing effect or p-value are not drawn.
 
     Returns
@@ -300,10 +303,11 @@ def plot_volcano(
     effect = _numeric(changes[effect_col].to_numpy(), func, effect_col).to_numpy()
     p = _numeric(changes[p_col].to_numpy(), func, p_col).to_numpy()
     keep = np.isfinite(effect) & np.isfinite(p)
-    if ((p[keep] <= 0) | (p[keep] > 1)).any():
-        raise ValueError(f"{func}: {p_col} must lie in (0, 1]")
+    if ((p[keep] < 0) | (p[keep] > 1)).any():
+        raise ValueError(f"{func}: {p_col} must lie in [0, 1]")
     labels = changes[label_col].astype(str).to_numpy()[keep]
-    effect, logp = effect[keep], -np.log10(p[keep])
+    clipped = p[keep] < P_FLOOR  # underflow (p = 0 in floating point): drawn at the floor
+    effect, logp = effect[keep], -np.log10(clip_p_values(p[keep]))
     hit = logp > -np.log10(threshold)
 
     fig, ax = _new_axes(ax, figsize, func)
@@ -318,6 +322,18 @@ def plot_volcano(
         label=f"{p_label} < {threshold:g}",
         zorder=3,
     )
+    if clipped.any():
+        ax.scatter(
+            effect[clipped],
+            logp[clipped],
+            s=46,
+            marker="^",
+            facecolors="none",
+            edgecolors="black",
+            linewidths=0.8,
+            label=f"{p_label} < {P_FLOOR:.0e} (drawn at {-np.log10(P_FLOOR):.0f})",
+            zorder=4,
+        )
     ax.axhline(-np.log10(threshold), **_REF_LINE)
     ax.axvline(0, color="#BBBBBB", linestyle=":", linewidth=0.9)
     span = float(np.nanmax(np.abs(effect), initial=0.0)) or 1.0

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import config, io
-from helpers.results import SUMMARY_COLUMNS
+from helpers.results import SUMMARY_COLUMNS, format_p_value
 
 if TYPE_CHECKING:
     from helpers.reporting.runs import PipelineResult
@@ -196,7 +196,9 @@ def summary_html(table: pd.DataFrame) -> str:
             big_n = "" if pd.isna(r.N) else str(int(r.N))
             level = "" if pd.isna(r.ci_level) else f"{r.ci_level:.0%} CI "
             ci = f"{_sig(r.estimate)} ({level}{_sig(r.ci_lower)} to {_sig(r.ci_upper)})"
-            p_vals = [("" if pd.isna(v) else f"{v:.2g}") for v in (r.p_value, r.p_adj)]
+            p_vals = [
+                ("" if pd.isna(v) else html.escape(format_p_value(v))) for v in (r.p_value, r.p_adj)
+            ]
             rows.append(
                 f"<tr><td>{html.escape(str(r.parameter))}</td><td>{n}{big_n}</td><td>{ci}</td>"
                 f"<td>{html.escape(str(r.method))}</td><td>{p_vals[0]}</td><td>{p_vals[1]}</td></tr>"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.results import P_FLOOR, TESTED_ESTIMATE_COLUMNS
 
 ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 # Relative slack when comparing cumulative probabilities with alpha/2 (floating-point sums).
@@ -39,6 +39,8 @@ def _row(
     p_value: float = math.nan,
     note: str = "",
 ) -> dict:
+    if p_value < P_FLOOR:  # 0 or subnormal: the tail probability underflowed double precision
+        note = "; ".join(s for s in (note, f"p < {P_FLOOR:.0e} (floating-point underflow)") if s)
     return {
         "parameter": parameter,
         "n": n,
