@@ -1,0 +1,57 @@
+"""Scale (issue 17): large inputs take the vectorised / aggregated paths, with the same results
+as the small-sample paths where both apply. Small synthetic inputs only (no x100 run here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from helpers.endpoints import stats
+from helpers.everolimus_nk import mtor
+
+
+@pytest.fixture
+def close_figs():
+    figs: list[Figure] = []
+    yield figs
+    for fig in figs:
+        fig.clf()
+
+
+def _adwb(n_membranes: int, lanes: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for m in range(n_membranes):
+        cal = float(np.exp(rng.normal(0, 0.4)))
+        for lane in range(lanes):
+            ratio = float(np.exp(rng.normal(-0.5, 0.3))) * cal
+            rows.append((f"WB{m:03d}", lane, ratio, cal, ratio / cal, "Y"))
+    return pd.DataFrame(rows, columns=["MEMBRANE", "LANE", "RATIO", "CALRATIO", "NRATIO", "EVALFL"])
+
+
+def test_membrane_figure_strips_up_to_the_cap_then_one_point_per_membrane(close_figs):
+    few = mtor.plot_membrane_normalisation(_adwb(mtor.MAX_MEMBRANE_STRIPS))
+    many = mtor.plot_membrane_normalisation(_adwb(mtor.MAX_MEMBRANE_STRIPS + 1))
+    close_figs += [few, many]
+    assert len(few.axes[0].get_xticklabels()) == mtor.MAX_MEMBRANE_STRIPS  # one strip each
+    left = many.axes[0]
+    assert many.get_size_inches()[0] == pytest.approx(10.0)  # fixed size, not 0.75 in/membrane
+    assert "one point per membrane" in left.get_xlabel()
+    means = left.collections[0].get_offsets()
+    assert len(means) == mtor.MAX_MEMBRANE_STRIPS + 1
+    expected = mtor.summarise_membranes(_adwb(mtor.MAX_MEMBRANE_STRIPS + 1))
+    assert sorted(means[:, 1]) == pytest.approx(sorted(expected["GM_RATIO"]))
+
+
+def test_roc_curve_by_binary_search_equals_threshold_loop():
+    rng = np.random.default_rng(4)
+    truth = rng.random(500) < 0.3
+    score = np.round(rng.normal(truth * 1.0, 1.0), 1)  # rounded: many tied thresholds
+    curve = stats.compute_roc(truth, score).curve
+    thresholds = np.unique(score)[::-1]
+    tpr = [(score[truth] >= t).sum() / truth.sum() for t in thresholds]
+    fpr = [(score[~truth] >= t).sum() / (~truth).sum() for t in thresholds]
+    assert curve["tpr"].tolist() == [0.0, *tpr]
+    assert curve["fpr"].tolist() == [0.0, *fpr]
