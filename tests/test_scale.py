@@ -55,3 +55,27 @@ def test_roc_curve_by_binary_search_equals_threshold_loop():
     fpr = [(score[~truth] >= t).sum() / (~truth).sum() for t in thresholds]
     assert curve["tpr"].tolist() == [0.0, *tpr]
     assert curve["fpr"].tolist() == [0.0, *fpr]
+
+
+def test_swimmer_above_1000_patients_draws_collections_with_every_patient(close_figs):
+    from helpers import plots
+
+    n = 1500
+    frame = pd.DataFrame(
+        {
+            "subject": [f"P{i:04d}" for i in range(n)],
+            "start": 0.0,
+            "end": np.linspace(0.5, 24.0, n),
+            "ongoing": np.arange(n) % 3 == 0,
+            "bor": np.where(np.arange(n) % 2 == 0, "PR", "PD"),
+        }
+    )
+    fig = plots.plot_swimmer(frame)
+    close_figs.append(fig)
+    ax = fig.axes[0]
+    bars = [c for c in ax.collections if c.get_gid() == "bars"]
+    arrows = [c for c in ax.collections if c.get_gid() == "ongoing_arrow"]
+    assert len(bars[0].get_paths()) == n  # every patient is still drawn
+    assert len(arrows[0].get_offsets()) == int(frame["ongoing"].sum())
+    assert len(ax.patches) <= 1  # no patch per patient (at most the axes background)
+    assert fig.get_size_inches()[1] == pytest.approx(11.0)

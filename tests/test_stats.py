@@ -1249,3 +1249,20 @@ def test_signed_rank_above_500_pairs_selection_equals_sorted_walsh_averages():
     count = math.floor(n * (n + 1) / 4 - sps.norm.ppf(0.975) * sd + 0.5)
     assert row["ci_lower"] == walsh[count - 1]
     assert row["ci_upper"] == walsh[-count]
+
+
+@pytest.mark.parametrize("values", ["ties", "constant", "continuous"])
+def test_pairwise_selection_equals_sorting_with_ties_and_constant_values(values):
+    rng = np.random.default_rng(2)
+    x = {
+        "ties": rng.integers(0, 5, 700).astype(float),
+        "constant": np.full(600, 3.0),
+        "continuous": rng.normal(size=650),
+    }[values]
+    y = np.round(rng.normal(size=900), 1)
+    diffs = np.sort(np.subtract.outer(x, y).ravel())
+    walsh = S.paired._walsh_averages(x)
+    for k in (1, 17, diffs.size // 2, diffs.size):
+        assert S._common._Differences(x, y).select(k) == diffs[k - 1]
+    for k in (1, 5, walsh.size // 2 + 1, walsh.size):
+        assert S._common._WalshAverages(x).select(k) == walsh[k - 1]

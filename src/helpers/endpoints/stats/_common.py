@@ -129,18 +129,21 @@ def _hodges_lehmann_ci(
 
 
 def _hodges_lehmann_large(
-    values: np.ndarray, null_mean: float, null_sd: float, ci_level: float
+    pairs: _PairwiseValues, null_mean: float, null_sd: float, ci_level: float
 ) -> tuple[float, float, float, str]:
-    """Large-sample Hodges–Lehmann estimate and CI from unsorted Walsh averages or differences.
+    """Large-sample Hodges–Lehmann estimate and CI from Walsh averages or pairwise differences.
 
     Same interval as :func:`_hodges_lehmann_ci` with the normal approximation of the rank
-    statistic, but the three order statistics (median, W_(C), W_(M+1-C)) are found by selection
-    (``numpy.partition``, O(M)) instead of sorting M values. Returns estimate, lower, upper, note.
+    statistic, but the M pairwise values are never built: the three order statistics (median,
+    W_(C), W_(M+1-C)) are found by bisection on the value with O(n log n) counting per step
+    (the idea of Monahan 1984, ACM TOMS 10:265), so memory stays O(n) and time O(n log n · 60)
+    instead of O(n²). Returns estimate, lower, upper, note.
     """
-    size = values.size
+    size = pairs.size
     count = max(math.floor(null_mean - _z(ci_level) * null_sd + 0.5), 0)
     ranks = _median_and_ci_ranks(size, count)
-    picked = _order_statistics(values, ranks)
+    found = {r: pairs.select(r + 1) for r in set(ranks)}
+    picked = [found[r] for r in ranks]
     estimate = float((picked[0] + picked[1]) / 2)
     note = "CI order statistics from the normal approximation (large sample)"
     if count == 0:
@@ -148,11 +151,110 @@ def _hodges_lehmann_large(
     return estimate, float(picked[2]), float(picked[3]), note
 
 
-def _order_statistics(values: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
-    """Values of the given 0-based ``ranks`` in sorted order, by selection (O(M), no full sort)."""
-    wanted = sorted({int(r) for r in ranks})
-    part = np.partition(values, wanted)
-    return part[list(ranks)]
+class _PairwiseValues:
+    """The M values f(a_i, b_j) of a two-index family, monotone in both indices, for selection.
+
+    Subclasses give ``count_le(t)`` (how many values are <= t, by binary search) and
+    ``between(lo, hi)`` (the values in (lo, hi]). :meth:`select` returns the k-th smallest.
+    """
+
+    size: int
+    low: float
+    high: float
+    _GATHER = 20_000  # bisect until at most this many candidates remain, then sort those
+
+    def count_le(self, t: float) -> int:
+        raise NotImplementedError
+
+    def between(self, lo: float, hi: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def select(self, k: int) -> float:
+        """k-th smallest value (1-based), by bisection on the value, then a sort of the rest."""
+        lo, hi = self.low, self.high  # count_le(lo) < k <= count_le(hi)
+        below = self.count_le(lo)
+        while self.count_le(hi) - below > self._GATHER:
+            mid = lo + (hi - lo) / 2
+            if mid <= lo or mid >= hi:  # adjacent floats: the k-th value is hi itself
+                return float(hi)
+            n_mid = self.count_le(mid)
+            if n_mid >= k:
+                hi = mid
+            else:
+                lo, below = mid, n_mid
+        candidates = np.sort(self.between(lo, hi))
+        index = min(max(k - below - 1, 0), candidates.size - 1)
+        return float(candidates[index]) if candidates.size else float(hi)
+
+
+def _first_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per row, the first column in [lo, hi) where the monotone ``pred(rows, cols)`` holds
+    (hi when none): one vectorised binary search over all rows at once."""
+    rows = np.arange(lo.size)
+    lo, hi = lo.copy(), hi.copy()
+    while (active := lo < hi).any():
+        mid = (lo + hi) // 2
+        ok = np.zeros(lo.size, dtype=bool)
+        ok[active] = pred(rows[active], mid[active])
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid + 1, lo)
+    return lo
+
+
+class _WalshAverages(_PairwiseValues):
+    """(d_i + d_j)/2 for i <= j: the N(N+1)/2 Walsh averages of the signed-rank test.
+
+    Counting uses the same floating-point expression as the values, so counts and gathered
+    values agree exactly (rounding is monotone, so the search stays valid).
+    """
+
+    def __init__(self, d: np.ndarray) -> None:
+        self.d = np.sort(d)
+        self.index = np.arange(self.d.size)
+        self.size = self.d.size * (self.d.size + 1) // 2
+        self.low = float(self.d[0]) - 1.0 - abs(float(self.d[0]))
+        self.high = float(self.d[-1])
+
+    def _upper(self, t: float) -> np.ndarray:  # for each i, first j >= i with (d_i + d_j)/2 > t
+        end = np.full(self.d.size, self.d.size)
+        return _first_true(lambda i, j: (self.d[i] + self.d[j]) / 2 > t, self.index, end)
+
+    def count_le(self, t: float) -> int:
+        return int((self._upper(t) - self.index).sum())
+
+    def between(self, lo: float, hi: float) -> np.ndarray:
+        i, j = _ranges(self._upper(lo), self._upper(hi))
+        return (self.d[i] + self.d[j]) / 2
+
+
+class _Differences(_PairwiseValues):
+    """x_i - y_j for all i, j: the m·n differences of the Mann–Whitney / two-sample HL."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = np.sort(x), np.sort(y)
+        self.size = x.size * y.size
+        self.low = float(self.x[0] - self.y[-1]) - 1.0 - abs(float(self.x[0] - self.y[-1]))
+        self.high = float(self.x[-1] - self.y[0])
+
+    def _first(self, t: float) -> np.ndarray:  # for each i, first j with x_i - y_j <= t
+        zeros = np.zeros(self.x.size, dtype=np.int64)
+        end = np.full(self.x.size, self.y.size)
+        return _first_true(lambda i, j: self.x[i] - self.y[j] <= t, zeros, end)
+
+    def count_le(self, t: float) -> int:
+        return int((self.y.size - self._first(t)).sum())
+
+    def between(self, lo: float, hi: float) -> np.ndarray:
+        i, j = _ranges(self._first(hi), self._first(lo))
+        return self.x[i] - self.y[j]
+
+
+def _ranges(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row i repeated for every column j in [start_i, stop_i): the pairs inside the ranges."""
+    lengths = np.maximum(stop - start, 0)
+    rows = np.repeat(np.arange(start.size), lengths)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return rows, np.arange(rows.size) - first + np.repeat(start, lengths)
 
 
 def _median_and_ci_ranks(size: int, count: int) -> list[int]:

@@ -17,6 +17,7 @@ from helpers.endpoints.stats._common import (
     EXACT_RANK_MAX_N,
     _as_float_array,
     _complete_pairs,
+    _Differences,
     _has_ties,
     _hodges_lehmann_ci,
     _hodges_lehmann_large,
@@ -272,9 +273,9 @@ def compute_mann_whitney(x, y, parameter: str, ci_level: float = 0.95) -> pd.Dat
     Size switch (as R's ``wilcox.test``, exact only when each sample has fewer than 50 values):
     when either group has ``EXACT_RANK_MAX_N`` = 50 values or more, the p-value is the normal
     approximation with tie and continuity corrections and C = round(mn/2 - z·sd(U)) (Hollander,
-    Wolfe & Chicken 2014, eq. 4.41); the order statistics are then found by selection rather
-    than a full sort, and ``method`` reads ``METHOD_MANN_WHITNEY_LARGE`` so the table says
-    which was used.
+    Wolfe & Chicken 2014, eq. 4.41); the order statistics are then found by bisection on the
+    value without building the m·n differences (O(m + n) memory), and ``method`` reads
+    ``METHOD_MANN_WHITNEY_LARGE`` so the table says which was used.
 
     Parameters
     ----------
@@ -302,7 +303,7 @@ def compute_mann_whitney(x, y, parameter: str, ci_level: float = 0.95) -> pd.Dat
     if max(m, n) >= EXACT_RANK_MAX_N:
         method = METHOD_MANN_WHITNEY_LARGE
         estimate, lower, upper, ci_note = _hodges_lehmann_large(
-            np.subtract.outer(a, b).ravel(), m * n / 2, null_sd, ci_level
+            _Differences(a, b), m * n / 2, null_sd, ci_level
         )
     else:
         diffs = np.sort(np.subtract.outer(a, b).ravel())

@@ -23,6 +23,7 @@ from helpers.endpoints.stats._common import (
     _hodges_lehmann_large,
     _row,
     _table,
+    _WalshAverages,
 )
 
 # Above these sizes the exact rank distributions are replaced by their normal approximation when
@@ -128,7 +129,8 @@ def compute_paired_change(
     Size switches (as R's ``wilcox.test``, exact below 50 values): above 50 pairs the p-value is
     the normal approximation and ``method`` says so; above 500 pairs the CI order statistic C
     comes from the normal approximation of T+ (C = round(N(N+1)/4 - z·sd)) and the three order
-    statistics of the N(N+1)/2 Walsh averages are found by selection, not a full sort.
+    statistics of the N(N+1)/2 Walsh averages are found by bisection on the value without
+    building them (O(N) memory, O(N log N) per step).
 
     Parameters
     ----------
@@ -170,9 +172,8 @@ def compute_paired_change(
         cdf = _signed_rank_cdf(n)
         lower, upper, ci_note = _hodges_lehmann_ci(walsh, cdf, n * (n + 1) / 4, null_sd, ci_level)
     else:
-        i, j = np.triu_indices(n)
         estimate, lower, upper, ci_note = _hodges_lehmann_large(
-            (d[i] + d[j]) / 2, n * (n + 1) / 4, null_sd, ci_level
+            _WalshAverages(d), n * (n + 1) / 4, null_sd, ci_level
         )
     if _has_ties(d):
         ci_note = "; ".join(s for s in (ci_note, "tied differences: CI approximate") if s)
