@@ -1266,3 +1266,22 @@ def test_pairwise_selection_equals_sorting_with_ties_and_constant_values(values)
         assert S._common._Differences(x, y).select(k) == diffs[k - 1]
     for k in (1, 5, walsh.size // 2 + 1, walsh.size):
         assert S._common._WalshAverages(x).select(k) == walsh[k - 1]
+
+
+def test_spearman_switch_above_1000_pairs_fisher_z_agrees_with_bootstrap(monkeypatch):
+    # Bonett & Wright (2000): Fisher z with SE sqrt((1 + r^2/2)/(N - 3)) for Spearman's rho.
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=1001)
+    y = 0.4 * x + rng.normal(size=1001)
+    large = _first(S.compute_spearman_bootstrap(x, y, "rho", n_boot=2000, seed=1))
+    assert "Fisher z" in large["method"]
+    rho = large["estimate"]
+    half = 1.959963984540054 * math.sqrt((1 + rho**2 / 2) / (1001 - 3))
+    assert large["ci_lower"] == pytest.approx(math.tanh(math.atanh(rho) - half), rel=1e-12)
+    monkeypatch.setattr(S.association, "SPEARMAN_BOOTSTRAP_MAX_N", 2000)
+    boot = _first(S.compute_spearman_bootstrap(x, y, "rho", n_boot=2000, seed=1))
+    assert "bootstrap" in boot["method"]
+    assert boot["estimate"] == rho
+    # Monte-Carlo error of 2000-resample percentile limits at N = 1001: well under 0.01.
+    assert boot["ci_lower"] == pytest.approx(large["ci_lower"], abs=0.01)
+    assert boot["ci_upper"] == pytest.approx(large["ci_upper"], abs=0.01)
