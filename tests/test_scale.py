@@ -79,3 +79,27 @@ def test_swimmer_above_1000_patients_draws_collections_with_every_patient(close_
     assert len(arrows[0].get_offsets()) == int(frame["ongoing"].sum())
     assert len(ax.patches) <= 1  # no patch per patient (at most the axes background)
     assert fig.get_size_inches()[1] == pytest.approx(11.0)
+
+
+def test_trajectories_above_500_patients_are_one_line_collection_with_every_segment(close_figs):
+    from helpers import plots
+
+    n = 501
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "USUBJID": np.repeat([f"P{i:04d}" for i in range(n)], 3),
+            "AVISIT": np.tile(["BASELINE", "M3", "M9"], n),
+            "AVAL": rng.lognormal(3, 1, 3 * n),
+            "PARAMCD": "GZMB",
+            "RSP": np.repeat(np.where(np.arange(n) % 4 == 0, "Y", "N"), 3),
+        }
+    )
+    frame.loc[5, "AVAL"] = np.nan  # a missing visit: that patient has one segment less
+    fig = plots.plot_paired_trajectories(frame, group_col="RSP", log=True, visit_order=None)
+    close_figs.append(fig)
+    ax = fig.axes[0]
+    lines = [c for c in ax.collections if c.get_gid() == "trajectories"]
+    assert len(lines[0].get_segments()) == 2 * n - 1
+    assert len(ax.lines) < n  # no Line2D per patient (only box-plot lines)
+    assert lines[0].get_alpha() == pytest.approx(45 / n)
