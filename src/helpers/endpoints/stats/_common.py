@@ -151,42 +151,6 @@ def _hodges_lehmann_large(
     return estimate, float(picked[2]), float(picked[3]), note
 
 
-class _PairwiseValues:
-    """The M values f(a_i, b_j) of a two-index family, monotone in both indices, for selection.
-
-    Subclasses give ``count_le(t)`` (how many values are <= t, by binary search) and
-    ``between(lo, hi)`` (the values in (lo, hi]). :meth:`select` returns the k-th smallest.
-    """
-
-    size: int
-    low: float
-    high: float
-    _GATHER = 20_000  # bisect until at most this many candidates remain, then sort those
-
-    def count_le(self, t: float) -> int:
-        raise NotImplementedError
-
-    def between(self, lo: float, hi: float) -> np.ndarray:
-        raise NotImplementedError
-
-    def select(self, k: int) -> float:
-        """k-th smallest value (1-based), by bisection on the value, then a sort of the rest."""
-        lo, hi = self.low, self.high  # count_le(lo) < k <= count_le(hi)
-        below = self.count_le(lo)
-        while self.count_le(hi) - below > self._GATHER:
-            mid = lo + (hi - lo) / 2
-            if mid <= lo or mid >= hi:  # adjacent floats: the k-th value is hi itself
-                return float(hi)
-            n_mid = self.count_le(mid)
-            if n_mid >= k:
-                hi = mid
-            else:
-                lo, below = mid, n_mid
-        candidates = np.sort(self.between(lo, hi))
-        index = min(max(k - below - 1, 0), candidates.size - 1)
-        return float(candidates[index]) if candidates.size else float(hi)
-
-
 def _first_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Per row, the first column in [lo, hi) where the monotone ``pred(rows, cols)`` holds
     (hi when none): one vectorised binary search over all rows at once."""
@@ -201,30 +165,69 @@ def _first_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return lo
 
 
-class _WalshAverages(_PairwiseValues):
-    """(d_i + d_j)/2 for i <= j: the N(N+1)/2 Walsh averages of the signed-rank test.
+class _PairwiseValues:
+    """The M values v(i, j) of a two-index family, sorted along j in every row i, for selection.
 
-    Counting uses the same floating-point expression as the values, so counts and gathered
-    values agree exactly (rounding is monotone, so the search stays valid).
+    Subclasses define ``value(i, j)``, ``size`` and ``cut(t, strict)``: per row, the boundary
+    column between values <= t (< t when ``strict``) and the others, with ``rows_le(cut)`` the
+    count per row. All use the same floating-point expression as the values, so counts and
+    gathered values agree exactly (rounding is monotone). :meth:`select` is a quickselect on
+    the value (Monahan 1984, ACM TOMS 10:265): O(n log n) per step, O(log M) steps, O(n)
+    memory; ties are handled by counting < and <= the pivot.
     """
+
+    size: int
+    _GATHER = 20_000  # below this many candidates left, sort them
+
+    def select(self, k: int) -> float:
+        """k-th smallest value (1-based)."""
+        rng = np.random.default_rng(k)  # pivots are random but reproducible
+        lo_cut, hi_cut, below = self.cut(-math.inf), self.cut(math.inf), 0
+        while True:
+            start, stop = self.span(lo_cut, hi_cut)
+            lengths = np.maximum(stop - start, 0)
+            total = int(lengths.sum())
+            if total <= self._GATHER:
+                i, j = _ranges(start, stop)
+                candidates = np.sort(self.value(i, j))
+                return float(candidates[min(max(k - below - 1, 0), candidates.size - 1)])
+            ends = np.cumsum(lengths)
+            r = int(rng.integers(total))
+            i = int(np.searchsorted(ends, r, side="right"))
+            pivot = float(self.value(i, start[i] + r - (ends[i] - lengths[i])))
+            le_cut, lt_cut = self.cut(pivot), self.cut(pivot, strict=True)
+            n_le, n_lt = self.count(le_cut), self.count(lt_cut)
+            if n_lt < k <= n_le:
+                return pivot
+            if n_le < k:
+                lo_cut, below = le_cut, n_le
+            else:
+                hi_cut = lt_cut
+
+
+class _WalshAverages(_PairwiseValues):
+    """(d_i + d_j)/2 for i <= j: the N(N+1)/2 Walsh averages of the signed-rank test."""
 
     def __init__(self, d: np.ndarray) -> None:
         self.d = np.sort(d)
         self.index = np.arange(self.d.size)
         self.size = self.d.size * (self.d.size + 1) // 2
-        self.low = float(self.d[0]) - 1.0 - abs(float(self.d[0]))
-        self.high = float(self.d[-1])
 
-    def _upper(self, t: float) -> np.ndarray:  # for each i, first j >= i with (d_i + d_j)/2 > t
-        end = np.full(self.d.size, self.d.size)
-        return _first_true(lambda i, j: (self.d[i] + self.d[j]) / 2 > t, self.index, end)
-
-    def count_le(self, t: float) -> int:
-        return int((self._upper(t) - self.index).sum())
-
-    def between(self, lo: float, hi: float) -> np.ndarray:
-        i, j = _ranges(self._upper(lo), self._upper(hi))
+    def value(self, i, j):
         return (self.d[i] + self.d[j]) / 2
+
+    def cut(self, t: float, strict: bool = False) -> np.ndarray:
+        """Per row i, the first j >= i whose value is > t (>= t when strict)."""
+        end = np.full(self.d.size, self.d.size)
+        if strict:
+            return _first_true(lambda i, j: self.value(i, j) >= t, self.index, end)
+        return _first_true(lambda i, j: self.value(i, j) > t, self.index, end)
+
+    def count(self, cut: np.ndarray) -> int:
+        return int((cut - self.index).sum())
+
+    def span(self, lo_cut: np.ndarray, hi_cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return lo_cut, hi_cut
 
 
 class _Differences(_PairwiseValues):
@@ -233,20 +236,23 @@ class _Differences(_PairwiseValues):
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
         self.x, self.y = np.sort(x), np.sort(y)
         self.size = x.size * y.size
-        self.low = float(self.x[0] - self.y[-1]) - 1.0 - abs(float(self.x[0] - self.y[-1]))
-        self.high = float(self.x[-1] - self.y[0])
 
-    def _first(self, t: float) -> np.ndarray:  # for each i, first j with x_i - y_j <= t
+    def value(self, i, j):
+        return self.x[i] - self.y[j]
+
+    def cut(self, t: float, strict: bool = False) -> np.ndarray:
+        """Per row i, the first j whose value is <= t (< t when strict): values fall along j."""
         zeros = np.zeros(self.x.size, dtype=np.int64)
         end = np.full(self.x.size, self.y.size)
-        return _first_true(lambda i, j: self.x[i] - self.y[j] <= t, zeros, end)
+        if strict:
+            return _first_true(lambda i, j: self.value(i, j) < t, zeros, end)
+        return _first_true(lambda i, j: self.value(i, j) <= t, zeros, end)
 
-    def count_le(self, t: float) -> int:
-        return int((self.y.size - self._first(t)).sum())
+    def count(self, cut: np.ndarray) -> int:
+        return int((self.y.size - cut).sum())
 
-    def between(self, lo: float, hi: float) -> np.ndarray:
-        i, j = _ranges(self._first(hi), self._first(lo))
-        return self.x[i] - self.y[j]
+    def span(self, lo_cut: np.ndarray, hi_cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return hi_cut, lo_cut  # columns with lo < value <= hi
 
 
 def _ranges(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
