@@ -684,16 +684,19 @@ def plot_paired_trajectories_lod(
             _ref_hline(ax, float(y), label)
         if value_offset:
             _offset_ticks(ax, float(value_offset), float(np.nanmax(values.to_numpy())))
+        subjects = shown[kwargs.get("subject_col", "USUBJID")].nunique()
+        many = subjects > _MAX_LINE_ARTISTS  # large cohort: small markers, fixed legend corner
         if below.any():
             overlay = ax.scatter(
-                x[below], values.to_numpy()[keep][below], marker="D", s=30, facecolors="white",
-                edgecolors="black", linewidths=0.9, zorder=4, gid="below_lod", label=lod_label,
+                x[below], values.to_numpy()[keep][below], marker="D", s=8 if many else 30,
+                facecolors="white", edgecolors="black", linewidths=0.5 if many else 0.9,
+                zorder=4, gid="below_lod", label=lod_label,
             )  # fmt: skip
             legend = ax.get_legend()
             if legend is not None:  # grouped: keep the group legend outside, add the LoD entry
                 handles, labels = ax.get_legend_handles_labels()
                 ax.legend(handles, labels, title=legend.get_title().get_text(),
                           loc="upper left", bbox_to_anchor=(1.01, 1), markerscale=1.5)  # fmt: skip
-            else:
-                ax.legend(handles=[overlay], loc="best")
+            else:  # "best" scans every point: a fixed corner for large cohorts
+                ax.legend(handles=[overlay], loc="upper right" if many else "best")
     return fig
