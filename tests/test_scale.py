@@ -103,3 +103,25 @@ def test_trajectories_above_500_patients_are_one_line_collection_with_every_segm
     assert len(lines[0].get_segments()) == 2 * n - 1
     assert len(ax.lines) < n  # no Line2D per patient (only box-plot lines)
     assert lines[0].get_alpha() == pytest.approx(45 / n)
+
+
+def test_spider_above_500_patients_is_one_collection_starting_at_the_origin(close_figs):
+    from helpers import plots
+
+    n = 501
+    ovr = pd.DataFrame(
+        {
+            "USUBJID": np.repeat([f"P{i:04d}" for i in range(n)], 2),
+            "ADY": np.tile([43, 85], n),
+            "PCHGBL": np.tile([-10.0, -35.0], n),
+            "BOR": "PR",
+        }
+    )
+    fig = plots.plot_spider(ovr)
+    close_figs.append(fig)
+    ax = fig.axes[0]
+    spider = next(c for c in ax.collections if c.get_gid() == "spider")
+    segments = spider.get_segments()
+    assert len(segments) == 2 * n
+    assert (segments[0][0] == [0.0, 0.0]).all()  # each patient starts at (0 weeks, 0 %)
+    assert not [ln for ln in ax.lines if str(ln.get_gid()).startswith("spider:")]

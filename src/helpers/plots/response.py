@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
@@ -320,6 +320,34 @@ def _spider_input(
     return data.sort_values(["subject", "weeks"])
 
 
+#: Above this many patients the spider lines are one LineCollection (opacity 40/N, no markers):
+#: thousands of Line2D artists take seconds each to add and draw and hide each other anyway.
+_SPIDER_MAX_LINES = 500
+
+
+def _spider_collection(ax: Axes, data: pd.DataFrame, colours: dict) -> None:
+    """All patients' lines, each starting at (0, 0), as one collection (no per-patient loop)."""
+    data = data.sort_values(["subject", "weeks"], kind="stable")
+    x, y = data["weeks"].to_numpy(float), data["pchg"].to_numpy(float)
+    subject = data["subject"].to_numpy()
+    first = np.r_[True, subject[1:] != subject[:-1]]
+    prev_x = np.where(first, 0.0, np.r_[0.0, x[:-1]])  # the first segment starts at the origin
+    prev_y = np.where(first, 0.0, np.r_[0.0, y[:-1]])
+    segments = np.stack([np.c_[prev_x, prev_y], np.c_[x, y]], axis=1)
+    n = int(first.sum())
+    ax.add_collection(
+        LineCollection(
+            segments,
+            colors=[colours[c] for c in data["colour"]],
+            linewidths=0.6,
+            alpha=max(0.03, min(0.9, 40 / n)),
+            zorder=3,
+            gid="spider",
+        ),
+        autolim=True,
+    )
+
+
 @_styled
 def plot_spider(
     ovr: pd.DataFrame,
@@ -353,14 +381,19 @@ def plot_spider(
     Returns
     -------
     Figure
-        One line (gid ``"spider:<subject>"``) per patient with at least one post-baseline value.
+        One line (gid ``"spider:<subject>"``) per patient with at least one post-baseline value;
+        above 500 patients one LineCollection (gid ``"spider"``, opacity 40/N) instead.
     """
     data = _spider_input(ovr, time_col, pchg_col, subject_col, colour_col)
     levels = _ordered_levels(data["colour"], None, "plot_spider")
     colours = _group_colours(levels, "plot_spider") if colour_col else {"all": PALETTE["blue"]}
 
     fig, ax = _new_axes(ax, figsize, "plot_spider")
-    for subject, rows in data.groupby("subject", sort=True):
+    if data["subject"].nunique() > _SPIDER_MAX_LINES:
+        _spider_collection(ax, data, colours)
+    for subject, rows in (
+        data.groupby("subject", sort=True) if data["subject"].nunique() <= _SPIDER_MAX_LINES else []
+    ):
         ax.plot(
             np.r_[0.0, rows["weeks"].to_numpy()],
             np.r_[0.0, rows["pchg"].to_numpy()],
