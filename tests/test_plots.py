@@ -584,7 +584,7 @@ def test_forest_rates_on_linear_scale_without_reference(close_figs):
     ("frame", "kwargs", "message"),
     [
         (estimate_frame().drop(columns="ci_upper"), {}, "ci_upper"),
-        (estimate_frame().assign(ci_lower=0.0), {}, "log=False"),
+        (estimate_frame().assign(ci_lower=-1.0), {}, "log=False"),
         (estimate_frame().assign(ci_lower=5.0), {"log": False}, "ci_lower <= estimate"),
     ],
 )

@@ -208,3 +208,24 @@ def test_inhibition_correlation_panel_title_says_below_floor(close_figs, p):
     fig = mtor.plot_inhibition_correlations(data, corr.assign(p_adj=p), "M3")
     close_figs.append(fig)
     assert "BH p < 1e-300" in fig.axes[0].get_title(loc="left")
+
+
+def test_forest_log_axis_draws_ratio_of_zero_at_the_left_edge(close_figs):
+    est = pd.DataFrame(
+        {
+            "parameter": ["OR, empty cell", "OR"],
+            "estimate": [0.0, 2.0],
+            "ci_lower": [0.0, 1.2],
+            "ci_upper": [3.0, 3.5],
+            "ci_level": [0.95, 0.95],
+        }
+    )
+    fig = plots.plot_forest(est, xlabel="Odds ratio")
+    close_figs.append(fig)
+    ax = fig.axes[0]
+    left = ax.get_xlim()[0]
+    assert 0 < left < 1.0
+    clipped = [ln for ln in ax.lines if ln.get_gid() == "clipped_at_zero"]
+    assert clipped[0].get_xdata()[0] >= left
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert texts[0].startswith("0.00 (0.00")  # the text column keeps the true values
