@@ -125,3 +125,22 @@ def test_spider_above_500_patients_is_one_collection_starting_at_the_origin(clos
     assert len(segments) == 2 * n
     assert (segments[0][0] == [0.0, 0.0]).all()  # each patient starts at (0 weeks, 0 %)
     assert not [ln for ln in ax.lines if str(ln.get_gid()).startswith("spider:")]
+
+
+def test_box_distribution_samples_points_above_2000_per_group_but_box_uses_all(close_figs):
+    from helpers import plots
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"v": rng.lognormal(0, 1, 5000), "g": np.where(np.arange(5000) < 4000, "A", "B")}
+    )
+    fig = plots.plot_distribution(frame, "v", "g", kind="box", log=True)
+    close_figs.append(fig)
+    ax = fig.axes[0]
+    sizes = [len(c.get_offsets()) for c in ax.collections]
+    assert sizes == [2000, 1000]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["A\n(n = 4000; 2,000 shown)", "B\n(n = 1000)"]
+    medians = [ln.get_ydata()[0] for ln in ax.lines if ln.get_linewidth() == 1.6]
+    # the box median is that of every value, not of the sample
+    assert medians[0] == pytest.approx(np.median(frame.loc[frame.g == "A", "v"]))

@@ -423,6 +423,11 @@ def _box_free(box: tuple[float, ...], taken: Sequence[tuple[float, ...]], frame:
     return inside and all(x1 < a0 or a1 < x0 or y1 < b0 or b1 < y0 for a0, b0, a1, b1 in taken)
 
 
+#: Box plots draw every value as a point up to this many per group; above, the box still uses
+#: every value but the points are a seeded random sample of this size (the tick label says so).
+_MAX_POINTS_PER_GROUP = 2000
+
+
 @_styled
 def plot_distribution(
     df: pd.DataFrame,
@@ -443,7 +448,9 @@ def plot_distribution(
     """Distribution of a measurement, overall or by group.
 
     ``kind="box"``: box plot (median, quartiles, whiskers 1.5 IQR, no outliers) with every
-    value as a jittered point and n under each group label. ``kind="hist"``: step histograms,
+    value as a jittered point and n under each group label (above 2,000 values in a group, a
+    seeded random sample of 2,000 points, stated under the label; the box uses every value).
+    ``kind="hist"``: step histograms,
     one per group, with n in the legend. Missing values are not drawn.
 
     Parameters
@@ -482,18 +489,24 @@ def plot_distribution(
         _box(ax, values, list(range(len(levels))))
         rng = np.random.default_rng(seed)
         for i, (level, v) in enumerate(zip(levels, values, strict=True)):
+            many = v.size > _MAX_POINTS_PER_GROUP  # box from all values, points from a sample
+            shown = rng.choice(v, _MAX_POINTS_PER_GROUP, replace=False) if many else v
             ax.scatter(
-                i + rng.uniform(-0.12, 0.12, v.size),
-                v,
-                s=16,
+                i + rng.uniform(-0.12, 0.12, shown.size),
+                shown,
+                s=4 if many else 16,
                 color=colours[level],
-                alpha=0.75,
+                alpha=0.4 if many else 0.75,
                 edgecolors="none",
                 zorder=3,
             )
         ax.set_xticks(
             range(len(levels)),
-            [f"{g}\n(n = {v.size})" for g, v in zip(levels, values, strict=True)],
+            [
+                f"{g}\n(n = {v.size}"
+                + (f"; {_MAX_POINTS_PER_GROUP:,} shown)" if v.size > _MAX_POINTS_PER_GROUP else ")")
+                for g, v in zip(levels, values, strict=True)
+            ],
         )
         ax.set_xlim(-0.6, len(levels) - 0.4)
         ax.set_xlabel(group_label or (group_col or ""))
