@@ -506,10 +506,12 @@ def validate_trial(tables: Mapping[str, pd.DataFrame], trial: str) -> dict[str, 
         )
     problems = _missing_tables(tables, trial)
     typed: dict[str, pd.DataFrame] = {}
+    # every cell as stripped text once, shared by the schema check and the cross-table rules
+    texts = {name: normalise_text(df) for name, df in tables.items()}
     for name in TRIAL_TABLES[trial]:
         if name in tables:
             try:
-                typed[name] = validate_table(tables[name], name, trial)
+                typed[name] = validate_table(tables[name], name, trial, texts[name])
             except DataValidationError as err:
                 problems += _as_problems(err.problems)
                 # keep checking the cross-table rules on what does parse: one run, all problems
@@ -517,7 +519,7 @@ def validate_trial(tables: Mapping[str, pd.DataFrame], trial: str) -> dict[str, 
     ctx = _Context(
         trial,
         {name: source_file_name(df, name) for name, df in tables.items()},
-        {name: normalise_text(df) for name, df in tables.items() if name in typed},
+        {name: text for name, text in texts.items() if name in typed},
         typed,
     )
     for needed, rule in _RULES:
