@@ -215,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             row["naive_s"] = round(time_naive(workspace), 2)
             row["ratio"] = round(row["naive_s"] / row["runner_s"], 2)
         results.append(row)
+        print(
+            f"x{scale}: runner {row['runner_s']:.1f} s, peak {row['peak_mb']:.0f} MB, load "
+            f"{row['load_before']:.1f}->{row['load_after']:.1f}" + ("" if row["ok"] else " FAILED"),
+            flush=True,
+        )
     _print_table(results)
     bench_dir.mkdir(exist_ok=True)
     (bench_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
