@@ -144,3 +144,26 @@ def test_box_distribution_samples_points_above_2000_per_group_but_box_uses_all(c
     medians = [ln.get_ydata()[0] for ln in ax.lines if ln.get_linewidth() == 1.6]
     # the box median is that of every value, not of the sample
     assert medians[0] == pytest.approx(np.median(frame.loc[frame.g == "A", "v"]))
+
+
+def test_bench_table_prints_every_scale_with_memory_load_and_per_notebook_times(capsys):
+    from helpers.config import NOTEBOOK_DAG
+    from helpers.pipeline import bench
+
+    rows = [
+        {
+            "scale": s,
+            "runner_s": t,
+            "ok": True,
+            "peak_mb": 300.0 * s**0.5,
+            "load_before": 1.0,
+            "load_after": 2.0,
+            "notebooks_s": dict.fromkeys(NOTEBOOK_DAG, t / 5),
+        }
+        for s, t in ((1, 20.0), (10, 30.0), (100, 80.0))
+    ]
+    bench._print_table(rows)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4
+    assert out[3].split()[:3] == ["x100", "80.0", "3000"]
+    assert "1.0->2.0" in out[1]
