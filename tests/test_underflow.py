@@ -229,3 +229,19 @@ def test_forest_log_axis_draws_ratio_of_zero_at_the_left_edge(close_figs):
     assert clipped[0].get_xdata()[0] >= left
     texts = [t.get_text() for t in fig.axes[1].texts]
     assert texts[0].startswith("0.00 (0.00")  # the text column keeps the true values
+
+
+def test_format_estimates_prints_p_columns_with_the_floor_and_blank_when_missing():
+    table = pd.DataFrame(
+        {
+            "parameter": ["a", "b", "c"],
+            "estimate": [1.0, 2.0, 3.0],
+            "ci_lower": [0.5, 1.0, 2.0],
+            "ci_upper": [1.5, 3.0, 4.0],
+            "p_value": [0.0, 0.0432, np.nan],
+            "p_adj": [1e-320, 0.05, np.nan],
+        }
+    )
+    out = results.format_estimates(table)
+    assert out["p_value"].tolist() == ["< 1e-300", "0.043", ""]
+    assert out["p_adj"].tolist() == ["< 1e-300", "0.05", ""]

@@ -109,7 +109,9 @@ def format_estimates(
     """Add a text column ``estimate (CI)`` for display; proportions as percentages if ``percent``.
 
     ``percent`` may be a boolean Series aligned with ``table`` (e.g. true for rate rows only).
-    Infinite limits (unbounded exact intervals in tiny samples) print as "∞".
+    Infinite limits (unbounded exact intervals in tiny samples) print as "∞". ``p_value`` and
+    ``p_adj``, when present, become text by :func:`format_p_value` (2 significant digits,
+    "< 1e-300" for an underflowed p, empty when missing).
     """
     pct = pd.Series(percent, index=table.index) if np.isscalar(percent) else percent
     scale = np.where(pct, 100.0, 1.0)
@@ -128,4 +130,9 @@ def format_estimates(
             table["estimate"], table["ci_lower"], table["ci_upper"], scale, suffix, strict=True
         )
     ]
-    return table.assign(**{"estimate (CI)": text})
+    p_text = {
+        col: ["" if pd.isna(v) else format_p_value(v) for v in table[col]]
+        for col in ("p_value", "p_adj")
+        if col in table.columns
+    }
+    return table.assign(**{"estimate (CI)": text}, **p_text)
