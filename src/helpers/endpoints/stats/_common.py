@@ -134,10 +134,9 @@ def _hodges_lehmann_large(
     """Large-sample Hodges–Lehmann estimate and CI from Walsh averages or pairwise differences.
 
     Same interval as :func:`_hodges_lehmann_ci` with the normal approximation of the rank
-    statistic, but the M pairwise values are never built: the three order statistics (median,
-    W_(C), W_(M+1-C)) are found by bisection on the value with O(n log n) counting per step
-    (the idea of Monahan 1984, ACM TOMS 10:265), so memory stays O(n) and time O(n log n · 60)
-    instead of O(n²). Returns estimate, lower, upper, note.
+    statistic, but the M pairwise values are never built: the order statistics (median,
+    W_(C), W_(M+1-C)) are found by :meth:`_PairwiseValues.select`, so memory stays O(n) and
+    time about O(n log² n) instead of O(n²). Returns estimate, lower, upper, note.
     """
     size = pairs.size
     count = max(math.floor(null_mean - _z(ci_level) * null_sd + 0.5), 0)
@@ -168,12 +167,14 @@ def _first_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 class _PairwiseValues:
     """The M values v(i, j) of a two-index family, sorted along j in every row i, for selection.
 
-    Subclasses define ``value(i, j)``, ``size`` and ``cut(t, strict)``: per row, the boundary
-    column between values <= t (< t when ``strict``) and the others, with ``rows_le(cut)`` the
-    count per row. All use the same floating-point expression as the values, so counts and
-    gathered values agree exactly (rounding is monotone). :meth:`select` is a quickselect on
-    the value (Monahan 1984, ACM TOMS 10:265): O(n log n) per step, O(log M) steps, O(n)
-    memory; ties are handled by counting < and <= the pivot.
+    Subclasses define ``size``, ``value(i, j)``, ``cut(t, strict)`` (per row, the boundary
+    column between the values <= t, or < t when ``strict``, and the others, by a vectorised
+    binary search), ``count(cut)`` (how many values lie on the <= side) and ``span`` (the
+    columns strictly between two cuts). All use the same floating-point expression as the
+    values, so counts and gathered values agree exactly (rounding is monotone).
+    :meth:`select` is a quickselect on the value with a random pair as pivot (Monahan 1984,
+    ACM TOMS 10:265): O(n log n) per step, O(log M) expected steps, O(n) memory; ties are
+    handled by counting both < and <= the pivot.
     """
 
     size: int
