@@ -129,7 +129,7 @@ def compute_paired_change(
     Size switches (as R's ``wilcox.test``, exact below 50 values): above 50 pairs the p-value is
     the normal approximation and ``method`` says so; above 500 pairs the CI order statistic C
     comes from the normal approximation of T+ (C = round(N(N+1)/4 - z·sd)) and the three order
-    statistics of the N(N+1)/2 Walsh averages are found by bisection on the value without
+    statistics of the N(N+1)/2 Walsh averages are found by selection on the value without
     building them (O(N) memory, O(N log N) per step).
 
     Parameters
