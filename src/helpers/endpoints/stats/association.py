@@ -300,7 +300,7 @@ def compute_mann_whitney(x, y, parameter: str, ci_level: float = 0.95) -> pd.Dat
     Size switch (as R's ``wilcox.test``, exact only when each sample has fewer than 50 values):
     when either group has ``EXACT_RANK_MAX_N`` = 50 values or more, the p-value is the normal
     approximation with tie and continuity corrections and C = round(mn/2 - z·sd(U)) (Hollander,
-    Wolfe & Chicken 2014, eq. 4.41); the order statistics are then found by selection on the
+    Wolfe & Chicken 2014, §4.3); the order statistics are then found by selection on the
     value without building the m·n differences (O(m + n) memory), and ``method`` reads
     ``METHOD_MANN_WHITNEY_LARGE`` so the table says which was used.
 
