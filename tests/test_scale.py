@@ -167,3 +167,23 @@ def test_bench_table_prints_every_scale_with_memory_load_and_per_notebook_times(
     assert len(out) == 4
     assert out[3].split()[:3] == ["x100", "80.0", "3000"]
     assert "1.0->2.0" in out[1]
+
+
+def test_qc_listing_caps_at_20_lines_per_rule_above_1000_lines():
+    from helpers.data import validation
+
+    def qc(n_per_rule: int) -> pd.DataFrame:
+        rows = [
+            {c: f"{c}{i}" for c in validation.QC_COLUMNS}
+            | {"RULE": rule, "TRIAL": "t", "FILE": "f"}
+            for rule in ("A", "B")
+            for i in range(n_per_rule)
+        ]
+        return pd.DataFrame(rows, columns=list(validation.QC_COLUMNS))
+
+    small = qc(500)  # 1,000 lines: listed whole
+    assert validation.select_qc_listing(small).equals(small)
+    big = qc(501)
+    listed = validation.select_qc_listing(big)
+    assert listed["RULE"].value_counts().to_dict() == {"A": 20, "B": 20}
+    assert listed.index.tolist() == [*range(20), *range(501, 521)]  # first lines, input order
