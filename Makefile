@@ -56,7 +56,7 @@ test: data lint ## Lint, unit tests, then every notebook executed under nbval
 lab: data ## Open JupyterLab on the repository with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT)
 
-bench: data ## Time the pipeline (demo and x10 cohort) against the naive papermill+nbconvert loop
+bench: data ## Time the pipeline on x1, x10, x100 cohorts (per notebook, peak memory; naive loop at x1, x10)
 	$(BIN)/python -m helpers.pipeline.bench
 
 clean: ## Remove generated outputs (reports, figures, processed data); raw data are kept

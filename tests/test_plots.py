@@ -587,7 +587,7 @@ def test_forest_rates_on_linear_scale_without_reference(close_figs):
     ("frame", "kwargs", "message"),
     [
         (estimate_frame().drop(columns="ci_upper"), {}, "ci_upper"),
-        (estimate_frame().assign(ci_lower=0.0), {}, "log=False"),
+        (estimate_frame().assign(ci_lower=-1.0), {}, "log=False"),
         (estimate_frame().assign(ci_lower=5.0), {"log": False}, "ci_lower <= estimate"),
     ],
 )
@@ -737,8 +737,8 @@ def test_volcano_labels_only_significant_markers(close_figs):
 
 
 def test_volcano_invalid_inputs():
-    with pytest.raises(ValueError, match="\\(0, 1\\]"):
-        plots.plot_volcano(changes_frame().assign(p_value=0.0))
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        plots.plot_volcano(changes_frame().assign(p_value=-0.1))
     with pytest.raises(ValueError, match="effect"):
         plots.plot_volcano(changes_frame(), effect_col="effect")
     with pytest.raises(ValueError, match="threshold"):

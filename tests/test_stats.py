@@ -1173,3 +1173,115 @@ def test_descriptives_by_group_and_non_positive_geometric_mean():
 def test_descriptives_invalid_input_raises(df, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         S.compute_descriptives(df, "AVAL", **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# size switches (issue 17): exact below, normal approximation from the switch on, as R's
+# wilcox.test ("exact p-value if the samples contain less than 50 finite values and no ties")
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mann_whitney_switch_at_50_exact_and_asymptotic_agree(monkeypatch, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(0.4, 1, 50), rng.normal(0, 1, 50)
+    large = _first(S.compute_mann_whitney(x, y, "x"))
+    assert large["method"] == S.METHOD_MANN_WHITNEY_LARGE
+    assert "normal approximation" in large["note"]
+    monkeypatch.setattr(S.association, "EXACT_RANK_MAX_N", 51)
+    monkeypatch.setattr(S._common, "EXACT_RANK_MAX_N", 51)
+    exact = _first(S.compute_mann_whitney(x, y, "x"))
+    assert exact["method"] == S.METHOD_MANN_WHITNEY
+    assert exact["note"].endswith("p exact")
+    # Normal approximation with continuity correction at m = n = 50: error well below 0.005.
+    assert large["p_value"] == pytest.approx(exact["p_value"], abs=5e-3)
+    assert large["estimate"] == exact["estimate"]
+    diffs = np.sort(np.subtract.outer(x, y).ravel())
+    for col in ("ci_lower", "ci_upper"):
+        assert abs(np.searchsorted(diffs, large[col]) - np.searchsorted(diffs, exact[col])) <= 2
+
+
+def test_mann_whitney_just_below_switch_stays_exact():
+    rng = np.random.default_rng(5)
+    row = _first(S.compute_mann_whitney(rng.normal(size=49), rng.normal(size=49), "x"))
+    assert row["method"] == S.METHOD_MANN_WHITNEY
+    assert row["note"].endswith("p exact")
+
+
+def test_mann_whitney_large_groups_fast_and_selection_equals_sorting():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0.1, 1, 700), rng.normal(0, 1, 2900)
+    row = _first(S.compute_mann_whitney(x, y, "x"))
+    diffs = np.sort(np.subtract.outer(x, y).ravel())
+    assert row["estimate"] == pytest.approx(np.median(diffs))
+    m, n = x.size, y.size
+    count = math.floor(m * n / 2 - sps.norm.ppf(0.975) * math.sqrt(m * n * (m + n + 1) / 12) + 0.5)
+    assert row["ci_lower"] == diffs[count - 1]
+    assert row["ci_upper"] == diffs[-count]
+    assert row["p_value"] == pytest.approx(
+        sps.mannwhitneyu(x, y, method="asymptotic").pvalue, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_signed_rank_switch_at_50_pairs_exact_and_asymptotic_agree(seed):
+    rng = np.random.default_rng(seed)
+    d = rng.normal(0.3, 1, 51)
+    exact = _first(S.compute_paired_change(np.zeros(50), d[:50], "x"))
+    large = _first(S.compute_paired_change(np.zeros(51), d, "x"))
+    assert exact["method"] == S.METHOD_PAIRED
+    assert "normal approximation (N > 50)" in large["method"]
+    assert "exact CI" in large["method"]
+    # Same 50 pairs through the asymptotic p: within 0.005 of the exact p (R's rule of thumb).
+    asym = sps.wilcoxon(d[:50], method="asymptotic").pvalue
+    assert asym == pytest.approx(exact["p_value"], abs=5e-3)
+
+
+def test_signed_rank_above_500_pairs_selection_equals_sorted_walsh_averages():
+    rng = np.random.default_rng(9)
+    d = rng.normal(0.1, 1, 801)
+    row = _first(S.compute_paired_change(np.zeros(d.size), d, "x"))
+    assert "asymptotic CI" in row["method"]
+    walsh = S.paired._walsh_averages(d)
+    assert row["estimate"] == pytest.approx(np.median(walsh))
+    n = d.size
+    sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    count = math.floor(n * (n + 1) / 4 - sps.norm.ppf(0.975) * sd + 0.5)
+    assert row["ci_lower"] == walsh[count - 1]
+    assert row["ci_upper"] == walsh[-count]
+
+
+@pytest.mark.parametrize("values", ["ties", "constant", "continuous"])
+def test_pairwise_selection_equals_sorting_with_ties_and_constant_values(values):
+    rng = np.random.default_rng(2)
+    x = {
+        "ties": rng.integers(0, 5, 700).astype(float),
+        "constant": np.full(600, 3.0),
+        "continuous": rng.normal(size=650),
+    }[values]
+    y = np.round(rng.normal(size=900), 1)
+    diffs = np.sort(np.subtract.outer(x, y).ravel())
+    walsh = S.paired._walsh_averages(x)
+    for k in (1, 17, diffs.size // 2, diffs.size):
+        assert S._common._Differences(x, y).select(k) == diffs[k - 1]
+    for k in (1, 5, walsh.size // 2 + 1, walsh.size):
+        assert S._common._WalshAverages(x).select(k) == walsh[k - 1]
+
+
+def test_spearman_switch_above_1000_pairs_fisher_z_agrees_with_bootstrap(monkeypatch):
+    # Bonett & Wright (2000): Fisher z with SE sqrt((1 + r^2/2)/(N - 3)) for Spearman's rho.
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=1001)
+    y = 0.4 * x + rng.normal(size=1001)
+    large = _first(S.compute_spearman_bootstrap(x, y, "rho", n_boot=2000, seed=1))
+    assert "Fisher z" in large["method"]
+    rho = large["estimate"]
+    half = 1.959963984540054 * math.sqrt((1 + rho**2 / 2) / (1001 - 3))
+    assert large["ci_lower"] == pytest.approx(math.tanh(math.atanh(rho) - half), rel=1e-12)
+    monkeypatch.setattr(S.association, "SPEARMAN_BOOTSTRAP_MAX_N", 2000)
+    boot = _first(S.compute_spearman_bootstrap(x, y, "rho", n_boot=2000, seed=1))
+    assert "bootstrap" in boot["method"]
+    assert boot["estimate"] == rho
+    # Monte-Carlo error of 2000-resample percentile limits at N = 1001: well under 0.01.
+    assert boot["ci_lower"] == pytest.approx(large["ci_lower"], abs=0.01)
+    assert boot["ci_upper"] == pytest.approx(large["ci_upper"], abs=0.01)

@@ -26,6 +26,45 @@ ESTIMATE_COLUMNS = (
 #: The same plus a test's p-value and a free-text note, for helpers that test or qualify.
 TESTED_ESTIMATE_COLUMNS = (*ESTIMATE_COLUMNS, "p_value", "note")
 SUMMARY_COLUMNS = ("outcome", *ESTIMATE_COLUMNS, "p_value", "p_adj")
+#: Smallest p-value reported or plotted as a number. Below it (down to 0, where a tail
+#: probability underflows double precision, ~1e-308 normal / 5e-324 subnormal) p is reported as
+#: "p < 1e-300" and drawn at this floor, so every figure and text has a finite -log10(p) <= 300.
+P_FLOOR = 1e-300
+
+
+def clip_p_values(p: object) -> np.ndarray:
+    """p-values as floats with underflow (p < ``P_FLOOR``, including 0) raised to ``P_FLOOR``.
+
+    NaN stays NaN; values must otherwise lie in [0, 1] (a ``ValueError`` names the first bad one).
+    Use it before taking logarithms for a figure; report the clipped ones with
+    :func:`format_p_value`, which prints them as "< 1e-300".
+    """
+    arr = np.asarray(p, dtype=float)
+    bad = ~np.isnan(arr) & ((arr < 0) | (arr > 1))
+    if bad.any():
+        raise ValueError(f"p-values must lie in [0, 1], got {arr[bad].flat[0]!r}")
+    return np.where(np.isnan(arr), np.nan, np.maximum(arr, P_FLOOR))
+
+
+def format_p_value(p: float, digits: int = 2, prefix: str = "") -> str:
+    """A p-value as text: ``"0.032"``, ``"4.1e-05"``, or ``"< 1e-300"`` when it underflows.
+
+    ``digits`` significant digits; values below 0.001 in scientific notation; below
+    :data:`P_FLOOR` (including p = 0, a floating-point underflow) "< 1e-300". ``prefix`` (e.g.
+    ``"p"``) is joined with " = " or " < ". NaN gives "NE" (not estimable).
+    """
+    if p is None or pd.isna(p):
+        return f"{prefix} = NE" if prefix else "NE"
+    value = float(p)
+    if value < P_FLOOR:
+        text, sign = f"{P_FLOOR:.0e}", "<"
+    elif value < 1e-3:
+        text, sign = f"{value:.{max(digits - 1, 0)}e}", "="
+    else:
+        text, sign = f"{value:.{digits}g}", "="
+    if prefix:
+        return f"{prefix} {sign} {text}"
+    return text if sign == "=" else f"< {text}"
 
 
 def summarise_results(tables: Mapping[str, pd.DataFrame | list[pd.DataFrame]]) -> pd.DataFrame:
@@ -70,7 +109,9 @@ def format_estimates(
     """Add a text column ``estimate (CI)`` for display; proportions as percentages if ``percent``.
 
     ``percent`` may be a boolean Series aligned with ``table`` (e.g. true for rate rows only).
-    Infinite limits (unbounded exact intervals in tiny samples) print as "∞".
+    Infinite limits (unbounded exact intervals in tiny samples) print as "∞". ``p_value`` and
+    ``p_adj``, when present, become text by :func:`format_p_value` (2 significant digits,
+    "< 1e-300" for an underflowed p, empty when missing).
     """
     pct = pd.Series(percent, index=table.index) if np.isscalar(percent) else percent
     scale = np.where(pct, 100.0, 1.0)
@@ -89,4 +130,9 @@ def format_estimates(
             table["estimate"], table["ci_lower"], table["ci_upper"], scale, suffix, strict=True
         )
     ]
-    return table.assign(**{"estimate (CI)": text})
+    p_text = {
+        col: ["" if pd.isna(v) else format_p_value(v) for v in table[col]]
+        for col in ("p_value", "p_adj")
+        if col in table.columns
+    }
+    return table.assign(**{"estimate (CI)": text}, **p_text)

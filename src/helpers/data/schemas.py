@@ -942,7 +942,9 @@ def source_file_name(df: pd.DataFrame, table: str) -> str:
     return Path(source).name if source else f"{table}.csv"
 
 
-def validate_table(df: pd.DataFrame, table: str, trial: str) -> pd.DataFrame:
+def validate_table(
+    df: pd.DataFrame, table: str, trial: str, text: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Validate one raw table against its schema and return it with analysis types.
 
     Parameters
@@ -952,6 +954,8 @@ def validate_table(df: pd.DataFrame, table: str, trial: str) -> pd.DataFrame:
         row number, ``attrs["source"]`` = file path used in messages; ``<table>.csv`` if absent).
     table, trial : str
         Table name and trial (``her2_ctc_tdm1`` or ``everolimus_nk``).
+    text : pandas.DataFrame, optional
+        ``normalise_text(df)`` when the caller already has it (saves a pass over every cell).
 
     Returns
     -------
@@ -970,7 +974,7 @@ def validate_table(df: pd.DataFrame, table: str, trial: str) -> pd.DataFrame:
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}.")
     spec = get_table_spec(table, trial)
     file = source_file_name(df, table)
-    text = normalise_text(df)
+    text = normalise_text(df) if text is None else text
     try:
         build_schema(table, trial).validate(text, lazy=True)
     except pa.errors.SchemaErrors as err:

@@ -506,10 +506,12 @@ def validate_trial(tables: Mapping[str, pd.DataFrame], trial: str) -> dict[str, 
         )
     problems = _missing_tables(tables, trial)
     typed: dict[str, pd.DataFrame] = {}
+    # every cell as stripped text once, shared by the schema check and the cross-table rules
+    texts = {name: normalise_text(df) for name, df in tables.items()}
     for name in TRIAL_TABLES[trial]:
         if name in tables:
             try:
-                typed[name] = validate_table(tables[name], name, trial)
+                typed[name] = validate_table(tables[name], name, trial, texts[name])
             except DataValidationError as err:
                 problems += _as_problems(err.problems)
                 # keep checking the cross-table rules on what does parse: one run, all problems
@@ -517,7 +519,7 @@ def validate_trial(tables: Mapping[str, pd.DataFrame], trial: str) -> dict[str, 
     ctx = _Context(
         trial,
         {name: source_file_name(df, name) for name, df in tables.items()},
-        {name: normalise_text(df) for name, df in tables.items() if name in typed},
+        {name: text for name, text in texts.items() if name in typed},
         typed,
     )
     for needed, rule in _RULES:
@@ -846,3 +848,24 @@ def summarise_qc(qc: pd.DataFrame) -> pd.DataFrame:
     meaning = counts["RULE"].map(QC_RULES).fillna("western-blot lane rule (kept, EVALFL = N)")
     counts.insert(2, "MEANING", meaning)
     return counts.astype({"N": "int64"})
+
+
+#: Above this many QC lines the notebook lists only the first :data:`QC_LISTING_PER_RULE` lines of
+#: each trial, rule and file (the counts per rule and the saved CSV keep every line): a listing of
+#: tens of thousands of lines is neither readable nor cheap to render.
+QC_LISTING_MAX_ROWS = 1000
+QC_LISTING_PER_RULE = 20
+
+
+def select_qc_listing(qc: pd.DataFrame) -> pd.DataFrame:
+    """The QC lines to list in a report: all of them, or the first 20 per trial, rule and file.
+
+    Returns ``qc`` unchanged up to :data:`QC_LISTING_MAX_ROWS` lines; above, the first
+    :data:`QC_LISTING_PER_RULE` lines of each (TRIAL, RULE, FILE) group in the original order.
+    """
+    missing = [c for c in QC_COLUMNS if c not in qc.columns]
+    if missing:
+        raise ValueError(f"qc lacks columns {missing}; pass the QC table of a derivation.")
+    if len(qc) <= QC_LISTING_MAX_ROWS:
+        return qc
+    return qc.groupby(["TRIAL", "RULE", "FILE"], sort=False).head(QC_LISTING_PER_RULE)

@@ -422,18 +422,30 @@ def derive_os(subjects: pd.DataFrame, cutoff_date: object) -> pd.DataFrame:
     if subj["LSTALVDT"].isna().any():
         ids = subj.loc[subj["LSTALVDT"].isna(), "USUBJID"].tolist()
         raise ValueError(f"LSTALVDT (last date known alive) is missing for {ids}.")
-    rows = []
-    for _, row in subj.iterrows():
-        rows.append({"USUBJID": row["USUBJID"], "STARTDT": row["TRTSDT"], **_os_one(row, cutoff)})
+    # whole columns, no per-patient loop: event, alive at cut-off, or censored at last contact
+    event = (subj["DTHDT"].notna() & (subj["DTHDT"] <= cutoff)).to_numpy()
+    at_cutoff = ~event & (subj["LSTALVDT"] >= cutoff).to_numpy()
+    rows = pd.DataFrame(
+        {
+            "USUBJID": subj["USUBJID"].to_numpy(),
+            "STARTDT": subj["TRTSDT"].to_numpy(),
+            "ADT": np.where(
+                event, subj["DTHDT"], np.where(at_cutoff, np.datetime64(cutoff), subj["LSTALVDT"])
+            ),
+            "CNSR": np.where(event, 0, 1),
+            "EVNTDESC": np.where(event, _EVENT_OS, None),
+            "CNSDTDSC": np.where(
+                event,
+                None,
+                np.where(
+                    at_cutoff,
+                    "Alive at data cut-off: censored at cut-off",
+                    "Censored at last date known alive",
+                ),
+            ),
+        }
+    )
     return _finish_adtte(rows, "OS", "Overall survival (months)", OS_RULE_NAME)
-
-
-def _os_one(row: pd.Series, cutoff: pd.Timestamp) -> dict:
-    if pd.notna(row["DTHDT"]) and row["DTHDT"] <= cutoff:
-        return {"ADT": row["DTHDT"], "CNSR": 0, "EVNTDESC": _EVENT_OS}
-    if row["LSTALVDT"] >= cutoff:
-        return {"ADT": cutoff, "CNSR": 1, "CNSDTDSC": "Alive at data cut-off: censored at cut-off"}
-    return {"ADT": row["LSTALVDT"], "CNSR": 1, "CNSDTDSC": "Censored at last date known alive"}
 
 
 def _finish_adtte(rows: list[dict], paramcd: str, param: str, rule: str) -> pd.DataFrame:

@@ -369,6 +369,12 @@ def _strip(ax, values: list[np.ndarray], colour: str, seed: int) -> None:
             ax.plot([i - 0.3, i + 0.3], [gm, gm], color="black", lw=1.6, zorder=4)
 
 
+#: Above this many membranes the membrane figure draws one point per membrane (its geometric
+#: mean) ordered by calibrator ratio instead of a strip of lanes per membrane: a strip per
+#: membrane is unreadable (and slow to draw) beyond a few dozen.
+MAX_MEMBRANE_STRIPS = 40
+
+
 def plot_membrane_normalisation(adwb: pd.DataFrame, seed: int = 0) -> Figure:
     """Raw vs calibrator-normalised p-rpS6/total ratio per membrane (two panels, log scale).
 
@@ -378,6 +384,10 @@ def plot_membrane_normalisation(adwb: pd.DataFrame, seed: int = 0) -> Figure:
     the calibrator level 1 as a dashed line. Undetectable lanes (ratio 0) are not drawable on a
     log axis and are listed in the flag table instead.
 
+    Above :data:`MAX_MEMBRANE_STRIPS` (40) membranes, one point per membrane (its geometric mean,
+    :func:`summarise_membranes`) and its calibrator, ordered by calibrator ratio; the x label
+    states the rule. Same message, fixed size and drawing time.
+
     Returns
     -------
     matplotlib.figure.Figure
@@ -386,6 +396,8 @@ def plot_membrane_normalisation(adwb: pd.DataFrame, seed: int = 0) -> Figure:
     use = adwb[adwb["EVALFL"].eq("Y") & (adwb["NRATIO"] > 0)]
     if use.empty:
         raise ValueError("plot_membrane_normalisation: no evaluable lane with detectable p-rpS6")
+    if use["MEMBRANE"].nunique() > MAX_MEMBRANE_STRIPS:
+        return _plot_membrane_means(summarise_membranes(adwb))
     membranes = sorted(use["MEMBRANE"].unique())
     by = [use[use["MEMBRANE"] == m] for m in membranes]
     with plots.style_context():
@@ -405,11 +417,7 @@ def plot_membrane_normalisation(adwb: pd.DataFrame, seed: int = 0) -> Figure:
         _strip(right, [b["NRATIO"].to_numpy() for b in by], plots.PALETTE["bluish_green"], seed)
         right.axhline(1.0, color="#555555", linestyle="--", linewidth=0.9)
         for ax, title in ((left, "Raw p-rpS6 / total rpS6"), (right, "Normalised to calibrator")):
-            ax.set_yscale("log")
-            # ticks at 1, 2, 5 x 10^k written as plain numbers, as in helpers.plots
-            ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+            _log_axis(ax)
             ax.set_xticks(range(len(membranes)), membranes, rotation=45, ha="right")
             ax.set_xlabel("Membrane")
             ax.set_title(title)
@@ -428,6 +436,53 @@ def plot_membrane_normalisation(adwb: pd.DataFrame, seed: int = 0) -> Figure:
             ),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=3)
+    return fig
+
+
+def _log_axis(ax) -> None:
+    ax.set_yscale("log")
+    # ticks at 1, 2, 5 x 10^k written as plain numbers, as in helpers.plots
+    ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+
+
+def _plot_membrane_means(membranes: pd.DataFrame) -> Figure:
+    """Many membranes: one point per membrane (geometric mean), ordered by calibrator ratio."""
+    data = membranes.sort_values(["CALRATIO", "MEMBRANE"], ignore_index=True)
+    x = np.arange(len(data))
+    with plots.style_context():
+        fig = Figure(figsize=(10.0, 4.0), layout="constrained")
+        left, right = fig.subplots(1, 2, sharey=True)
+        left.scatter(x, data["GM_RATIO"], s=8, color=plots.PALETTE["blue"], alpha=0.7, lw=0)
+        left.scatter(
+            x,
+            data["CALRATIO"],
+            marker="D",
+            s=8,
+            facecolors="none",
+            edgecolors=plots.PALETTE["vermillion"],
+            linewidths=0.6,
+            zorder=5,
+        )
+        right.scatter(
+            x, data["GM_NRATIO"], s=8, color=plots.PALETTE["bluish_green"], alpha=0.7, lw=0
+        )
+        right.axhline(1.0, color="#555555", linestyle="--", linewidth=0.9)
+        label = (
+            f"{len(data)} membranes, ordered by calibrator ratio\n(> {MAX_MEMBRANE_STRIPS} "
+            "membranes: one point per membrane = geometric mean of its lanes)"
+        )
+        for ax, title in ((left, "Raw p-rpS6 / total rpS6"), (right, "Normalised to calibrator")):
+            _log_axis(ax)
+            ax.set_xticks([])
+            ax.set_xlabel(label, fontsize=8)
+            ax.set_title(title)
+        left.set_ylabel("Ratio (log scale)")
+        mean = Line2D([], [], marker="o", ls="", color=plots.PALETTE["blue"], label="Membrane mean")
+        cal = Line2D([], [], marker="D", ls="", mfc="white", mec=plots.PALETTE["vermillion"])
+        cal.set_label("Calibrator lane")
+        fig.legend(handles=[mean, cal], loc="outside lower center", ncols=2)
     return fig
 
 
@@ -568,6 +623,8 @@ def compute_inhibition_median(
     if values.size == 0:
         return _empty_row(label, ci_level, _METHOD_HL, f"no computable inhibition at {visit}")
     out = stats.compute_paired_change(np.zeros(values.size), values, label, ci_level)
+    if out["method"].iat[0] != stats.METHOD_PAIRED:  # large sample: keep the approximation named
+        return out.assign(method="One-sample " + out["method"] + " (H0: no inhibition)")
     return out.assign(method=_METHOD_HL)
 
 
@@ -935,7 +992,8 @@ def plot_inhibition_correlations(
             ax.axhline(0.0, color="#555555", linestyle=":", linewidth=0.8, zorder=1)
             ax.set_title(
                 f"{title}\nρ = {_fmt(row['estimate'])} ({_fmt(row['ci_lower'])} to "
-                f"{_fmt(row['ci_upper'])}), N = {int(row['N'])}, BH p = {_fmt(row['p_adj'])}",
+                f"{_fmt(row['ci_upper'])}), N = {int(row['N'])}, "
+                f"{results.format_p_value(row['p_adj'], prefix='BH p')}",
                 fontsize=9,
             )
     for ax in axes[len(markers) :]:

@@ -47,7 +47,7 @@ import pandas as pd
 from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import efficacy, rates, safety, stats, survival
 from helpers.everolimus_nk import flow
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.results import TESTED_ESTIMATE_COLUMNS, format_p_value
 
 __all__ = [
     "EARLY_MARKERS",
@@ -268,16 +268,6 @@ def compute_gzmb_change(
 # --------------------------------------------------------------------------------------------
 
 
-def _missing_reason(row: pd.Series, nominal: pd.Timestamp, cutoff: pd.Timestamp) -> str:
-    if nominal > cutoff:
-        return STATUS_NOT_DUE
-    if pd.notna(row["DTHDT"]) and row["DTHDT"] <= nominal:
-        return STATUS_DIED
-    if pd.notna(row["TRTEDT"]) and row["TRTEDT"] < nominal:
-        return STATUS_OFF_TREATMENT
-    return STATUS_MISSING
-
-
 def derive_visit_status(
     adbm: pd.DataFrame,
     adsl: pd.DataFrame,
@@ -323,26 +313,30 @@ def derive_visit_status(
         raise ValueError("adsl has no treated patient (TRTFL = 'Y')")
     for col in ("TRTSDT", "TRTEDT", "DTHDT"):
         treated[col] = pd.to_datetime(treated[col])
-    have = rows[rows["AVAL"].notna()].set_index(["USUBJID", "AVISIT"])
+    have = rows[rows["AVAL"].notna()]
     lod = have["LODFL"] if "LODFL" in have.columns else pd.Series("N", index=have.index)
-    records = []
-    for _, pat in treated.sort_values("USUBJID").iterrows():
-        for visit, months in visits.items():
-            key = (pat["USUBJID"], visit)
-            if key in lod.index:
-                status = STATUS_BELOW_LLOQ if lod.loc[key] == "Y" else STATUS_MEASURED
-            else:
-                nominal = pat["TRTSDT"] + pd.Timedelta(days=months * survival.DAYS_PER_MONTH)
-                status = _missing_reason(pat, nominal, cutoff)
-            records.append(
-                {
-                    "USUBJID": pat["USUBJID"],
-                    "AVISIT": visit,
-                    "STATUS": status,
-                    "EOTSTT": pat["EOTSTT"],
-                }
-            )
-    return pd.DataFrame(records, columns=["USUBJID", "AVISIT", "STATUS", "EOTSTT"])
+    found = pd.Series(lod.to_numpy(), index=pd.MultiIndex.from_frame(have[["USUBJID", "AVISIT"]]))
+    # one row per patient x visit, built and classified on whole columns (no per-patient loop)
+    pats = treated.sort_values("USUBJID")
+    grid = pats.loc[pats.index.repeat(len(visits))].reset_index(drop=True)
+    grid["AVISIT"] = list(visits) * len(pats)
+    months = grid["AVISIT"].map(visits).astype(float)
+    nominal = grid["TRTSDT"] + pd.to_timedelta(months * survival.DAYS_PER_MONTH, unit="D")
+    flag = found.reindex(pd.MultiIndex.from_frame(grid[["USUBJID", "AVISIT"]])).to_numpy()
+    measured = ~pd.isna(flag)
+    status = np.select(
+        [
+            measured & (flag == "Y"),
+            measured,
+            nominal > cutoff,
+            grid["DTHDT"].notna() & (grid["DTHDT"] <= nominal),
+            grid["TRTEDT"].notna() & (grid["TRTEDT"] < nominal),
+        ],
+        [STATUS_BELOW_LLOQ, STATUS_MEASURED, STATUS_NOT_DUE, STATUS_DIED, STATUS_OFF_TREATMENT],
+        default=STATUS_MISSING,
+    )
+    out = grid.assign(STATUS=status)[["USUBJID", "AVISIT", "STATUS", "EOTSTT"]]
+    return out.astype({"STATUS": object})
 
 
 def summarise_visit_availability(status: pd.DataFrame) -> pd.DataFrame:
@@ -540,11 +534,11 @@ def summarise_significant_changes(
         smallest = tested.sort_values(p_col).iloc[0]
         return (
             head + f"none had adjusted p < {alpha:g} (smallest: {smallest[label_col]}, adjusted "
-            f"p = {smallest[p_col]:.3f}). With small paired samples this is absence of evidence, "
-            "not evidence of no change."
+            f"{format_p_value(smallest[p_col], 3, 'p')}). With small paired samples this is "
+            "absence of evidence, not evidence of no change."
         )
     items = "; ".join(
-        f"{r[label_col]} ({_format_effect(r)}, adjusted p = {r[p_col]:.3g})"
+        f"{r[label_col]} ({_format_effect(r)}, {format_p_value(r[p_col], 3, 'adjusted p')})"
         for _, r in hits.iterrows()
     )
     return (

@@ -331,10 +331,11 @@ def _yn(mask: pd.Series) -> pd.Series:
 def _cell_part(cells: pd.DataFrame, reader: str) -> pd.DataFrame:
     own = cells[cells["READER"] == reader]
     evaluable = own[own["EVALFL"] == "Y"]
+    evaluable = evaluable.assign(_AMP=evaluable["AMPFL"].eq("Y").astype("int64"))
     read = own.groupby("USUBJID").size().rename("NCELLR1")
     stats = evaluable.groupby("USUBJID").agg(
         NCELLEVL=("RATIO", "size"),
-        NAMP=("AMPFL", lambda s: int((s == "Y").sum())),
+        NAMP=("_AMP", "sum"),  # grouped sum, not a Python lambda per patient
         MEANRAT=("RATIO", "mean"),
         MAXRAT=("RATIO", "max"),
     )

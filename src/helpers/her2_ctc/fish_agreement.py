@@ -88,13 +88,15 @@ def _icc_row(pairs: pd.DataFrame, ci_level: float) -> dict:
 
 
 def _patient_calls(pairs: pd.DataFrame) -> pd.DataFrame:
-    grouped = pairs.groupby("USUBJID", sort=True)
-    return pd.DataFrame(
-        {
-            "AMP_R1": grouped["AMPFL_R1"].agg(lambda s: "Y" if (s == "Y").any() else "N"),
-            "AMP_R2": grouped["AMPFL_R2"].agg(lambda s: "Y" if (s == "Y").any() else "N"),
-        }
-    ).reset_index()
+    # a patient is amplified when any of its CTCs is: grouped any() on booleans, no lambda
+    amp = pairs[["AMPFL_R1", "AMPFL_R2"]].eq("Y").groupby(pairs["USUBJID"], sort=True).any()
+    return (
+        amp.replace({True: "Y", False: "N"})
+        .astype(object)
+        .set_axis(["AMP_R1", "AMP_R2"], axis=1)
+        .rename_axis("USUBJID")
+        .reset_index()
+    )
 
 
 def compute_reader_agreement(

@@ -11,7 +11,7 @@ import pandas as pd
 from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import rates, stats
 from helpers.her2_ctc import ctc
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.results import TESTED_ESTIMATE_COLUMNS, format_p_value
 
 #: ASCO/CAP 2018 dual-probe ISH groups (Wolff 2018, Fig. 2), applied to single cells here.
 ISH_GROUP_DEFINITIONS: dict[int, tuple[str, str]] = {
@@ -722,7 +722,7 @@ def derive_odds_ratio_rows(associations: pd.DataFrame) -> pd.DataFrame:
     out = ors[drawable].copy()
     p_adj = out["p_adj"] if "p_adj" in out.columns else pd.Series(np.nan, index=out.index)
     out["label"] = [
-        f"{c} {cmp}" + ("" if pd.isna(p) else f"\n(BH-adjusted p = {p:.2f})")
+        f"{c} {cmp}" + ("" if pd.isna(p) else f"\n({format_p_value(p, prefix='BH-adjusted p')})")
         for c, cmp, p in zip(out["characteristic"], out["comparison"], p_adj, strict=True)
     ]
     return out.reset_index(drop=True)

@@ -29,6 +29,7 @@ from helpers.plots.style import (
     _single_param,
     _styled,
 )
+from helpers.results import P_FLOOR, clip_p_values
 
 # --------------------------------------------------------------------------------------------
 # Biomarkers: paired trajectories, heatmap, volcano
@@ -48,6 +49,30 @@ def _box(ax: Axes, values: Sequence[np.ndarray], positions: Sequence[float]) -> 
         capprops={"color": "black", "linewidth": 0.9},
         zorder=2,
     )
+
+
+#: Above this many patients the trajectory lines are one LineCollection (not a Line2D each),
+#: with opacity 45/N (at least 0.03) and smaller points, so that thousands of patients read as
+#: a density and draw in a fraction of a second.
+_MAX_LINE_ARTISTS = 500
+
+
+def _trajectory_collection(
+    ax: Axes, data: pd.DataFrame, colours: Mapping[Any, str] | None, n_subjects: int
+) -> None:
+    """All patients' visit-to-visit segments as one collection (vectorised, no per-patient loop)."""
+    rows = data.sort_values(["subject", "x"], kind="stable")
+    x, y = rows["x"].to_numpy(float), rows["value"].to_numpy(float)
+    same = rows["subject"].to_numpy()[1:] == rows["subject"].to_numpy()[:-1]
+    segments = np.stack([np.c_[x[:-1], y[:-1]], np.c_[x[1:], y[1:]]], axis=1)[same]
+    groups = rows["group"].to_numpy()[:-1][same]
+    colour = [colours[g] for g in groups] if colours else "#9A9A9A"
+    alpha = max(0.03, min(0.45, 45 / n_subjects))
+    lines = mpl.collections.LineCollection(
+        segments, colors=colour, alpha=alpha, linewidths=0.6, zorder=1, gid="trajectories"
+    )
+    ax.add_collection(lines, autolim=True)
+    ax.autoscale_view()
 
 
 @_styled
@@ -75,7 +100,9 @@ def plot_paired_trajectories(
     responders), boxes show median and quartiles (whiskers 1.5 IQR, outliers not drawn because
     every point is shown), and the number of non-missing values is printed under each visit
     label. Jitter is reproducible (``seed``). Missing values are not drawn; visits not in
-    ``visit_order`` are not drawn.
+    ``visit_order`` are not drawn. Above 500 patients the lines are one collection with
+    opacity 45/N and the points smaller (``_MAX_LINE_ARTISTS``), so large cohorts read as a
+    density and draw fast.
 
     Parameters
     ----------
@@ -131,9 +158,13 @@ def plot_paired_trajectories(
     colours = _group_colours(levels, func) if group_col else {"all": "#444444"}
 
     fig, ax = _new_axes(ax, figsize, func)
-    for _, rows in data.sort_values("x").groupby("subject"):
-        line_colour = colours[rows["group"].iloc[0]] if group_col else "#9A9A9A"
-        ax.plot(rows["x"], rows["value"], color=line_colour, alpha=0.45, linewidth=0.8, zorder=1)
+    n_subjects = data["subject"].nunique()
+    if n_subjects > _MAX_LINE_ARTISTS:
+        _trajectory_collection(ax, data, colours if group_col else None, n_subjects)
+    else:
+        for _, rows in data.sort_values("x").groupby("subject"):
+            colour = colours[rows["group"].iloc[0]] if group_col else "#9A9A9A"
+            ax.plot(rows["x"], rows["value"], color=colour, alpha=0.45, linewidth=0.8, zorder=1)
     positions = [i for i, v in enumerate(order) if (data["visit"] == v).any()]
     _box(
         ax, [data.loc[data["visit"] == order[i], "value"].to_numpy() for i in positions], positions
@@ -143,10 +174,10 @@ def plot_paired_trajectories(
         ax.scatter(
             rows["x"],
             rows["value"],
-            s=16,
+            s=16 if n_subjects <= _MAX_LINE_ARTISTS else 4,
             color=colours[level],
             edgecolors="white",
-            linewidths=0.4,
+            linewidths=0.4 if n_subjects <= _MAX_LINE_ARTISTS else 0,
             zorder=3,
             label=str(level),
         )
@@ -277,12 +308,14 @@ def plot_volcano(
     Markers with ``p_col`` < ``threshold`` are drawn in vermillion and labelled; the others in
     grey. A dashed line marks −log10(threshold), a dotted line no effect (0). Use the adjusted
     p-value column for ``p_col`` (and ``p_label="adjusted p"``) to show FDR-controlled calls.
-    Labels are placed greedily to avoid overlapping each other and the markers.
+    Labels are placed greedily to avoid overlapping each other and the markers. p-values below
+    :data:`helpers.results.P_FLOOR` (1e-300, including p = 0 from floating-point underflow in
+    large samples) are drawn at −log10 = 300 with an open triangle and their own legend entry.
 
     Parameters
     ----------
     changes : DataFrame
-        One row per marker: ``effect_col`` (e.g. log2 ratio), ``p_col`` in (0, 1] and
+        One row per marker: ``effect_col`` (e.g. log2 ratio), ``p_col`` in [0, 1] and
         ``label_col`` (marker name). Rows with a missing effect or p-value are not drawn.
 
     Returns
@@ -300,10 +333,11 @@ def plot_volcano(
     effect = _numeric(changes[effect_col].to_numpy(), func, effect_col).to_numpy()
     p = _numeric(changes[p_col].to_numpy(), func, p_col).to_numpy()
     keep = np.isfinite(effect) & np.isfinite(p)
-    if ((p[keep] <= 0) | (p[keep] > 1)).any():
-        raise ValueError(f"{func}: {p_col} must lie in (0, 1]")
+    if ((p[keep] < 0) | (p[keep] > 1)).any():
+        raise ValueError(f"{func}: {p_col} must lie in [0, 1]")
     labels = changes[label_col].astype(str).to_numpy()[keep]
-    effect, logp = effect[keep], -np.log10(p[keep])
+    clipped = p[keep] < P_FLOOR  # underflow (p = 0 in floating point): drawn at the floor
+    effect, logp = effect[keep], -np.log10(clip_p_values(p[keep]))
     hit = logp > -np.log10(threshold)
 
     fig, ax = _new_axes(ax, figsize, func)
@@ -318,6 +352,18 @@ def plot_volcano(
         label=f"{p_label} < {threshold:g}",
         zorder=3,
     )
+    if clipped.any():
+        ax.scatter(
+            effect[clipped],
+            logp[clipped],
+            s=46,
+            marker="^",
+            facecolors="none",
+            edgecolors="black",
+            linewidths=0.8,
+            label=f"{p_label} < {P_FLOOR:.0e} (drawn at {-np.log10(P_FLOOR):.0f})",
+            zorder=4,
+        )
     ax.axhline(-np.log10(threshold), **_REF_LINE)
     ax.axvline(0, color="#BBBBBB", linestyle=":", linewidth=0.9)
     span = float(np.nanmax(np.abs(effect), initial=0.0)) or 1.0
@@ -403,6 +449,11 @@ def _box_free(box: tuple[float, ...], taken: Sequence[tuple[float, ...]], frame:
     return inside and all(x1 < a0 or a1 < x0 or y1 < b0 or b1 < y0 for a0, b0, a1, b1 in taken)
 
 
+#: Box plots draw every value as a point up to this many per group; above, the box still uses
+#: every value but the points are a seeded random sample of this size (the tick label says so).
+_MAX_POINTS_PER_GROUP = 2000
+
+
 @_styled
 def plot_distribution(
     df: pd.DataFrame,
@@ -423,7 +474,9 @@ def plot_distribution(
     """Distribution of a measurement, overall or by group.
 
     ``kind="box"``: box plot (median, quartiles, whiskers 1.5 IQR, no outliers) with every
-    value as a jittered point and n under each group label. ``kind="hist"``: step histograms,
+    value as a jittered point and n under each group label (above 2,000 values in a group, a
+    seeded random sample of 2,000 points, stated under the label; the box uses every value).
+    ``kind="hist"``: step histograms,
     one per group, with n in the legend. Missing values are not drawn.
 
     Parameters
@@ -462,18 +515,24 @@ def plot_distribution(
         _box(ax, values, list(range(len(levels))))
         rng = np.random.default_rng(seed)
         for i, (level, v) in enumerate(zip(levels, values, strict=True)):
+            many = v.size > _MAX_POINTS_PER_GROUP  # box from all values, points from a sample
+            shown = rng.choice(v, _MAX_POINTS_PER_GROUP, replace=False) if many else v
             ax.scatter(
-                i + rng.uniform(-0.12, 0.12, v.size),
-                v,
-                s=16,
+                i + rng.uniform(-0.12, 0.12, shown.size),
+                shown,
+                s=4 if many else 16,
                 color=colours[level],
-                alpha=0.75,
+                alpha=0.4 if many else 0.75,
                 edgecolors="none",
                 zorder=3,
             )
         ax.set_xticks(
             range(len(levels)),
-            [f"{g}\n(n = {v.size})" for g, v in zip(levels, values, strict=True)],
+            [
+                f"{g}\n(n = {v.size}"
+                + (f"; {_MAX_POINTS_PER_GROUP:,} shown)" if v.size > _MAX_POINTS_PER_GROUP else ")")
+                for g, v in zip(levels, values, strict=True)
+            ],
         )
         ax.set_xlim(-0.6, len(levels) - 0.4)
         ax.set_xlabel(group_label or (group_col or ""))
@@ -664,16 +723,19 @@ def plot_paired_trajectories_lod(
             _ref_hline(ax, float(y), label)
         if value_offset:
             _offset_ticks(ax, float(value_offset), float(np.nanmax(values.to_numpy())))
+        subjects = shown[kwargs.get("subject_col", "USUBJID")].nunique()
+        many = subjects > _MAX_LINE_ARTISTS  # large cohort: small markers, fixed legend corner
         if below.any():
             overlay = ax.scatter(
-                x[below], values.to_numpy()[keep][below], marker="D", s=30, facecolors="white",
-                edgecolors="black", linewidths=0.9, zorder=4, gid="below_lod", label=lod_label,
+                x[below], values.to_numpy()[keep][below], marker="D", s=8 if many else 30,
+                facecolors="white", edgecolors="black", linewidths=0.5 if many else 0.9,
+                zorder=4, gid="below_lod", label=lod_label,
             )  # fmt: skip
             legend = ax.get_legend()
             if legend is not None:  # grouped: keep the group legend outside, add the LoD entry
                 handles, labels = ax.get_legend_handles_labels()
                 ax.legend(handles, labels, title=legend.get_title().get_text(),
                           loc="upper left", bbox_to_anchor=(1.01, 1), markerscale=1.5)  # fmt: skip
-            else:
-                ax.legend(handles=[overlay], loc="best")
+            else:  # "best" scans every point: a fixed corner for large cohorts
+                ax.legend(handles=[overlay], loc="upper right" if many else "best")
     return fig

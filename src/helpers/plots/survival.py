@@ -308,7 +308,9 @@ def plot_forest(
     Points mark ``estimate_col``; whiskers span ``lower_col``–``upper_col``. A right-hand
     column prints "estimate (lower–upper)". ``ref`` draws a dashed no-effect line (1 for hazard
     and odds ratios, 0 for differences, None for rates). ``log=True`` uses a log axis, the
-    natural scale of ratios; use ``log=False`` for rates or differences.
+    natural scale of ratios; use ``log=False`` for rates or differences. On a log axis a ratio
+    or lower limit of 0 (e.g. an odds ratio with an empty cell) is drawn at the left edge, an
+    estimate of 0 as a left-pointing triangle; the text column prints the true values.
 
     Parameters
     ----------
@@ -339,10 +341,18 @@ def plot_forest(
     finite = np.concatenate([v[np.isfinite(v)] for v in (point, lower, upper)])
     if finite.size == 0:
         raise ValueError(f"{func}: no finite estimate or confidence limit to plot")
-    if log and (finite <= 0).any():
-        raise ValueError(f"{func}: log=True needs positive estimates and limits; use log=False")
+    if (finite < 0).any() and log:
+        raise ValueError(f"{func}: log=True needs estimates and limits >= 0; use log=False")
+    if log and not (finite > 0).any():
+        raise ValueError(f"{func}: log=True needs at least one positive value; use log=False")
     if ((lower > point) | (upper < point)).any():
         raise ValueError(f"{func}: every row needs {lower_col} <= {estimate_col} <= {upper_col}")
+    shown = (point, lower, upper)  # the text column prints the values, not the drawn ones
+    if log:  # ratios of zero (e.g. an odds ratio with an empty cell) are drawn at the left edge
+        finite = finite[finite > 0]
+        edge = min(finite.min(), ref if ref else np.inf) / 1.25
+        zero_point = point == 0
+        point, lower = np.where(zero_point, edge, point), np.where(lower == 0, edge, lower)
 
     n = len(est)
     fig = Figure(figsize=figsize or (7.0, 0.38 * n + 1.3), layout="constrained")
@@ -350,12 +360,15 @@ def plot_forest(
     y = np.arange(n)
     ax.hlines(y, lower, upper, color="black", linewidth=1.2, zorder=3)
     ax.plot(point, y, "s", color=PALETTE["blue"], markersize=6, zorder=4)
+    if log and zero_point.any():
+        ax.plot(point[zero_point], y[zero_point], "<", color=PALETTE["blue"], markersize=7,
+                zorder=5, gid="clipped_at_zero")  # fmt: skip
     if ref is not None:
         ax.axvline(ref, **_REF_LINE, zorder=1)
         finite = np.append(finite, ref)
     if log:
         ax.set_xscale("log")
-        lo, hi = finite.min() / 1.25, finite.max() * 1.25
+        lo, hi = min(finite.min() / 1.25, edge), finite.max() * 1.25
         ax.xaxis.set_major_locator(FixedLocator(_log_ticks(lo, hi)))
         ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -374,7 +387,7 @@ def plot_forest(
     ax_text.set_label("forest_text")
     ax_text.axis("off")
     ax_text.set_xlim(0, 1)
-    for yi, p, lo_i, hi_i in zip(y, point, lower, upper, strict=True):
+    for yi, p, lo_i, hi_i in zip(y, *shown, strict=True):
         text = f"{_fmt(p, value_format)} ({_fmt(lo_i, value_format)}–{_fmt(hi_i, value_format)})"
         ax_text.text(0.02, yi, text, ha="left", va="center", fontsize=8.5)
     ax_text.set_title(header, fontsize=8.5, loc="left")

@@ -3,7 +3,9 @@
 Used by the HER2-CTC screening notebook (HER2 FISH on CTCs: reproducibility, FISH vs IF) and the
 everolimus/NK notebooks (granzyme B, NK flow markers, rpS6). Samples are small (10–40 patients),
 so exact and distribution-free methods are preferred; every random procedure takes a ``seed`` and
-uses :func:`numpy.random.default_rng`.
+uses :func:`numpy.random.default_rng`. Above stated sizes (pooled or phase III cohorts) the rank
+methods and the Spearman CI switch to their asymptotic forms, and ``method`` says so (table in
+docs/architecture.md, "Large samples").
 
 Unless stated otherwise each ``compute_`` function returns an *estimate table* (see
 ``docs/architecture.md``): one row per estimate with the columns ``parameter``, ``n``, ``N``,
@@ -30,6 +32,7 @@ from helpers.endpoints.stats.agreement import (
 from helpers.endpoints.stats.association import (
     METHOD_FISHER,
     METHOD_MANN_WHITNEY,
+    METHOD_MANN_WHITNEY_LARGE,
     compute_descriptives,
     compute_fisher_or,
     compute_mann_whitney,
@@ -55,6 +58,7 @@ __all__ = [
     "METHOD_GMR",
     "METHOD_KAPPA",
     "METHOD_MANN_WHITNEY",
+    "METHOD_MANN_WHITNEY_LARGE",
     "METHOD_MIXED",
     "METHOD_MIXED_DIFF",
     "METHOD_PAIRED",

@@ -10,11 +10,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.results import P_FLOOR, TESTED_ESTIMATE_COLUMNS
 
 ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 # Relative slack when comparing cumulative probabilities with alpha/2 (floating-point sums).
 _PROB_TOL = 1e-9
+#: Size switch of the two-sample rank methods, as R's ``wilcox.test`` (exact "if the samples
+#: contain less than 50 finite values"): with 50 or more values in either group the Mann–Whitney
+#: p-value and the Hodges–Lehmann CI use the normal approximation of U (exact enumeration costs
+#: O(m·n·(m+n)) and is indistinguishable from it there; tests check the two agree at the switch).
+EXACT_RANK_MAX_N = 50
 
 
 # --------------------------------------------------------------------------------------------
@@ -34,6 +39,8 @@ def _row(
     p_value: float = math.nan,
     note: str = "",
 ) -> dict:
+    if p_value < P_FLOOR:  # 0 or subnormal: the tail probability underflowed double precision
+        note = "; ".join(s for s in (note, f"p < {P_FLOOR:.0e} (floating-point underflow)") if s)
     return {
         "parameter": parameter,
         "n": n,
@@ -121,6 +128,150 @@ def _hodges_lehmann_ci(
     return float(sorted_values[count - 1]), float(sorted_values[-count]), note
 
 
+def _hodges_lehmann_large(
+    pairs: _PairwiseValues, null_mean: float, null_sd: float, ci_level: float
+) -> tuple[float, float, float, str]:
+    """Large-sample Hodges–Lehmann estimate and CI from Walsh averages or pairwise differences.
+
+    Same interval as :func:`_hodges_lehmann_ci` with the normal approximation of the rank
+    statistic, but the M pairwise values are never built: the order statistics (median,
+    W_(C), W_(M+1-C)) are found by :meth:`_PairwiseValues.select`, so memory stays O(n) and
+    time about O(n log² n) instead of O(n²). Returns estimate, lower, upper, note.
+    """
+    size = pairs.size
+    count = max(math.floor(null_mean - _z(ci_level) * null_sd + 0.5), 0)
+    ranks = _median_and_ci_ranks(size, count)
+    found = {r: pairs.select(r + 1) for r in set(ranks)}
+    picked = [found[r] for r in ranks]
+    estimate = float((picked[0] + picked[1]) / 2)
+    note = "CI order statistics from the normal approximation (large sample)"
+    if count == 0:
+        return estimate, -math.inf, math.inf, note
+    return estimate, float(picked[2]), float(picked[3]), note
+
+
+def _first_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per row, the first column in [lo, hi) where the monotone ``pred(rows, cols)`` holds
+    (hi when none): one vectorised binary search over all rows at once."""
+    rows = np.arange(lo.size)
+    lo, hi = lo.copy(), hi.copy()
+    while (active := lo < hi).any():
+        mid = (lo + hi) // 2
+        ok = np.zeros(lo.size, dtype=bool)
+        ok[active] = pred(rows[active], mid[active])
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid + 1, lo)
+    return lo
+
+
+class _PairwiseValues:
+    """The M values v(i, j) of a two-index family, sorted along j in every row i, for selection.
+
+    Subclasses define ``size``, ``value(i, j)``, ``cut(t, strict)`` (per row, the boundary
+    column between the values <= t, or < t when ``strict``, and the others, by a vectorised
+    binary search), ``count(cut)`` (how many values lie on the <= side) and ``span`` (the
+    columns strictly between two cuts). All use the same floating-point expression as the
+    values, so counts and gathered values agree exactly (rounding is monotone).
+    :meth:`select` is a quickselect on the value with a random pair as pivot (Monahan 1984,
+    ACM TOMS 10:265): O(n log n) per step, O(log M) expected steps, O(n) memory; ties are
+    handled by counting both < and <= the pivot.
+    """
+
+    size: int
+    _GATHER = 20_000  # below this many candidates left, sort them
+
+    def select(self, k: int) -> float:
+        """k-th smallest value (1-based)."""
+        rng = np.random.default_rng(k)  # pivots are random but reproducible
+        lo_cut, hi_cut, below = self.cut(-math.inf), self.cut(math.inf), 0
+        while True:
+            start, stop = self.span(lo_cut, hi_cut)
+            lengths = np.maximum(stop - start, 0)
+            total = int(lengths.sum())
+            if total <= self._GATHER:
+                i, j = _ranges(start, stop)
+                candidates = np.sort(self.value(i, j))
+                return float(candidates[min(max(k - below - 1, 0), candidates.size - 1)])
+            ends = np.cumsum(lengths)
+            r = int(rng.integers(total))
+            i = int(np.searchsorted(ends, r, side="right"))
+            pivot = float(self.value(i, start[i] + r - (ends[i] - lengths[i])))
+            le_cut, lt_cut = self.cut(pivot), self.cut(pivot, strict=True)
+            n_le, n_lt = self.count(le_cut), self.count(lt_cut)
+            if n_lt < k <= n_le:
+                return pivot
+            if n_le < k:
+                lo_cut, below = le_cut, n_le
+            else:
+                hi_cut = lt_cut
+
+
+class _WalshAverages(_PairwiseValues):
+    """(d_i + d_j)/2 for i <= j: the N(N+1)/2 Walsh averages of the signed-rank test."""
+
+    def __init__(self, d: np.ndarray) -> None:
+        self.d = np.sort(d)
+        self.index = np.arange(self.d.size)
+        self.size = self.d.size * (self.d.size + 1) // 2
+
+    def value(self, i, j):
+        return (self.d[i] + self.d[j]) / 2
+
+    def cut(self, t: float, strict: bool = False) -> np.ndarray:
+        """Per row i, the first j >= i whose value is > t (>= t when strict)."""
+        end = np.full(self.d.size, self.d.size)
+        if strict:
+            return _first_true(lambda i, j: self.value(i, j) >= t, self.index, end)
+        return _first_true(lambda i, j: self.value(i, j) > t, self.index, end)
+
+    def count(self, cut: np.ndarray) -> int:
+        return int((cut - self.index).sum())
+
+    def span(self, lo_cut: np.ndarray, hi_cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return lo_cut, hi_cut
+
+
+class _Differences(_PairwiseValues):
+    """x_i - y_j for all i, j: the m·n differences of the Mann–Whitney / two-sample HL."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = np.sort(x), np.sort(y)
+        self.size = x.size * y.size
+
+    def value(self, i, j):
+        return self.x[i] - self.y[j]
+
+    def cut(self, t: float, strict: bool = False) -> np.ndarray:
+        """Per row i, the first j whose value is <= t (< t when strict): values fall along j."""
+        zeros = np.zeros(self.x.size, dtype=np.int64)
+        end = np.full(self.x.size, self.y.size)
+        if strict:
+            return _first_true(lambda i, j: self.value(i, j) < t, zeros, end)
+        return _first_true(lambda i, j: self.value(i, j) <= t, zeros, end)
+
+    def count(self, cut: np.ndarray) -> int:
+        return int((self.y.size - cut).sum())
+
+    def span(self, lo_cut: np.ndarray, hi_cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return hi_cut, lo_cut  # columns with lo < value <= hi
+
+
+def _ranges(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row i repeated for every column j in [start_i, stop_i): the pairs inside the ranges."""
+    lengths = np.maximum(stop - start, 0)
+    rows = np.repeat(np.arange(start.size), lengths)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return rows, np.arange(rows.size) - first + np.repeat(start, lengths)
+
+
+def _median_and_ci_ranks(size: int, count: int) -> list[int]:
+    """0-based ranks of the median (one or two) and of the CI limits W_(C), W_(M+1-C)."""
+    ranks = [(size - 1) // 2, size // 2]
+    if count:
+        ranks += [count - 1, size - count]
+    return ranks
+
+
 def _has_ties(values: np.ndarray) -> bool:
     return np.unique(values).size < values.size
 
@@ -132,6 +283,13 @@ def _has_ties(values: np.ndarray) -> bool:
 
 def _mann_whitney_pvalue(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     pooled = np.concatenate([x, y])
+    if max(x.size, y.size) >= EXACT_RANK_MAX_N:
+        res = sps.mannwhitneyu(x, y, method="asymptotic")
+        tie = ", tie-corrected" if _has_ties(pooled) else ""
+        return float(res.pvalue), (
+            f"p normal approximation{tie} with continuity correction "
+            f"(a group has >= {EXACT_RANK_MAX_N} values)"
+        )
     if not _has_ties(pooled):
         return float(sps.mannwhitneyu(x, y, method="exact").pvalue), "p exact"
     if math.comb(pooled.size, x.size) <= 20_000:

@@ -495,13 +495,14 @@ class RocResult:
 
 def _roc_curve(truth: np.ndarray, score: np.ndarray) -> pd.DataFrame:
     thresholds = np.unique(score)[::-1]
-    positives, negatives = truth.sum(), (~truth).sum()
-    tpr = [(score[truth] >= t).sum() / positives for t in thresholds]
-    fpr = [(score[~truth] >= t).sum() / negatives for t in thresholds]
+    pos, neg = np.sort(score[truth]), np.sort(score[~truth])
+    # counts of scores >= each threshold by binary search: O((T + N) log N), not T x N
+    tpr = (pos.size - np.searchsorted(pos, thresholds, side="left")) / pos.size
+    fpr = (neg.size - np.searchsorted(neg, thresholds, side="left")) / neg.size
     return pd.DataFrame(
         {
-            "fpr": [0.0, *fpr],
-            "tpr": [0.0, *tpr],
+            "fpr": [0.0, *fpr.tolist()],
+            "tpr": [0.0, *tpr.tolist()],
             "threshold": [math.inf, *thresholds.astype(float)],
         }
     )

@@ -20,13 +20,18 @@ from helpers.endpoints.stats._common import (
     _complete_pairs,
     _has_ties,
     _hodges_lehmann_ci,
+    _hodges_lehmann_large,
     _row,
     _table,
+    _WalshAverages,
 )
 
 # Above these sizes the exact rank distributions are replaced by their normal approximation when
 # choosing the order statistics of a Hodges–Lehmann CI (exact enumeration becomes slow).
 _EXACT_SIGNED_RANK_MAX_N = 500
+#: Above this many pairs the signed-rank p-value is the normal approximation even without ties
+#: (R's ``wilcox.test``: exact for fewer than 50 values; here <= 50, unchanged for small samples).
+_EXACT_SIGNED_RANK_P_MAX_N = 50
 
 METHOD_PAIRED = "Wilcoxon signed-rank; Hodges–Lehmann shift, exact CI"
 METHOD_GMR = "Paired t-test on log scale; ratio of geometric means"
@@ -74,7 +79,7 @@ def _signed_rank_pvalue(d: np.ndarray) -> tuple[float, str]:
     if nonzero.size == 0:
         return math.nan, "all differences are zero: signed-rank test undefined"
     tied = _has_ties(np.abs(nonzero)) or nonzero.size < d.size
-    if not tied and d.size <= 50:
+    if not tied and d.size <= _EXACT_SIGNED_RANK_P_MAX_N:
         return float(sps.wilcoxon(d, method="exact").pvalue), "p exact"
     if tied and d.size <= 13:
         # every sign assignment enumerated (2^13 < 9999): exact conditional on ties and zeros
@@ -82,6 +87,17 @@ def _signed_rank_pvalue(d: np.ndarray) -> tuple[float, str]:
         return float(res.pvalue), "p exact permutation (ties or zero differences)"
     res = sps.wilcoxon(d, method="asymptotic")
     return float(res.pvalue), "p normal approximation" + (", tie-corrected" if tied else "")
+
+
+def _paired_method(n: int) -> str:
+    """Method label saying which null distributions were used for ``n`` pairs."""
+    if n <= _EXACT_SIGNED_RANK_P_MAX_N:
+        return METHOD_PAIRED
+    ci = "exact CI" if n <= _EXACT_SIGNED_RANK_MAX_N else "asymptotic CI"
+    return (
+        f"Wilcoxon signed-rank, normal approximation (N > {_EXACT_SIGNED_RANK_P_MAX_N}); "
+        f"Hodges–Lehmann shift, {ci}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,6 +125,12 @@ def compute_paired_change(
     The p-value is two-sided (scipy ``wilcoxon``, zeros discarded): exact when there are no ties or
     zero differences and N <= 50, exhaustive permutation with ties/zeros and N <= 13, otherwise the
     tie-corrected normal approximation; ``note`` says which.
+
+    Size switches (as R's ``wilcox.test``, exact below 50 values): above 50 pairs the p-value is
+    the normal approximation and ``method`` says so; above 500 pairs the CI order statistic C
+    comes from the normal approximation of T+ (C = round(N(N+1)/4 - z·sd)) and the three order
+    statistics of the N(N+1)/2 Walsh averages are found by selection on the value without
+    building them (O(N) memory, O(N log N) per step).
 
     Parameters
     ----------
@@ -142,16 +164,21 @@ def compute_paired_change(
         d = np.log(y) - np.log(x)
     else:
         d = y - x
-    walsh = _walsh_averages(d)
-    estimate = float(np.median(walsh))
     n = d.size
-    cdf = _signed_rank_cdf(n) if n <= _EXACT_SIGNED_RANK_MAX_N else None
     null_sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
-    lower, upper, ci_note = _hodges_lehmann_ci(walsh, cdf, n * (n + 1) / 4, null_sd, ci_level)
+    if n <= _EXACT_SIGNED_RANK_MAX_N:
+        walsh = _walsh_averages(d)
+        estimate = float(np.median(walsh))
+        cdf = _signed_rank_cdf(n)
+        lower, upper, ci_note = _hodges_lehmann_ci(walsh, cdf, n * (n + 1) / 4, null_sd, ci_level)
+    else:
+        estimate, lower, upper, ci_note = _hodges_lehmann_large(
+            _WalshAverages(d), n * (n + 1) / 4, null_sd, ci_level
+        )
     if _has_ties(d):
         ci_note = "; ".join(s for s in (ci_note, "tied differences: CI approximate") if s)
     p_value, p_note = _signed_rank_pvalue(d)
-    method = METHOD_PAIRED
+    method = _paired_method(n)
     if log:
         estimate, lower, upper = math.exp(estimate), math.exp(lower), math.exp(upper)
         method += "; log scale, back-transformed to a ratio"
