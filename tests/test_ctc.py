@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from helpers.her2_ctc.ctc import (
     ISH_THRESHOLD_DEFAULT,
     MIN_HER2_SIGNALS_DEFAULT,
+    SENSITIVITY_RATIO_THRESHOLD,
     derive_cell_calls,
     derive_patient_ctc_summary,
     derive_reader_pairs,
@@ -59,15 +60,18 @@ def _one_cell(her2, cep17, **kwargs):
 
 
 def test_defaults_are_the_documented_protocol_cutoffs():
-    assert ISH_THRESHOLD_DEFAULT == 2.0
+    # Jacot W et al. Breast Cancer Res 2019;21:121 (NCT01975142): CTC amplified at ratio >= 2.2
+    assert ISH_THRESHOLD_DEFAULT == 2.2
+    assert SENSITIVITY_RATIO_THRESHOLD == 2.0  # ASCO/CAP 2018 group 1 (tissue): sensitivity only
     assert MIN_HER2_SIGNALS_DEFAULT == 1
 
 
-def test_ratio_exactly_2_is_amplified_inclusive_cutoff_asco_cap_2018():
+def test_ratio_exactly_2_is_amplified_only_at_the_asco_cap_sensitivity_cutoff():
     cell = _one_cell(4, 2)
     assert cell["RATIO"] == 2.0
-    assert cell["AMPFL"] == "Y"
-    assert _one_cell(3, 2)["AMPFL"] == "N"  # ratio 1.5
+    assert cell["AMPFL"] == "N"  # trial cut-off 2.2 (Jacot 2019)
+    assert _one_cell(4, 2, ratio_threshold=2.0)["AMPFL"] == "Y"  # ASCO/CAP 2018 "ratio >= 2.0"
+    assert _one_cell(3, 2, ratio_threshold=2.0)["AMPFL"] == "N"  # ratio 1.5
 
 
 def test_non_default_threshold_is_inclusive_despite_float_division_11_over_5():
@@ -370,7 +374,7 @@ def test_reader_pairs_keep_doubly_evaluable_cells_and_report_dropped():
     cells = derive_cell_calls(
         _fish(
             [
-                ("HC-001-0001", "C01", "R1", 4, 2),
+                ("HC-001-0001", "C01", "R1", 5, 2),
                 ("HC-001-0001", "C01", "R2", 3, 2),
                 ("HC-001-0001", "C02", "R1", 0, 2),  # R1 cannot score
                 ("HC-001-0001", "C02", "R2", 2, 2),
@@ -385,7 +389,7 @@ def test_reader_pairs_keep_doubly_evaluable_cells_and_report_dropped():
         {
             "USUBJID": "HC-001-0001",
             "CELLID": "C01",
-            "RATIO_R1": 2.0,
+            "RATIO_R1": 2.5,
             "RATIO_R2": 1.5,
             "AMPFL_R1": "Y",
             "AMPFL_R2": "N",

@@ -178,6 +178,10 @@ def test_best_percent_change_stops_at_first_pd():
 
 def test_adtte_has_pfs_and_os_for_each_treated_patient(her2):
     adtte = her2.datasets["adtte"]
+    # three PFS sensitivity derivations per patient (helpers.endpoints.pfs_sensitivity)
+    sens = adtte[adtte["PARAMCD"].isin(["PFSANY", "PFSCLIN", "PFSNOMV"])]
+    assert sens.groupby("USUBJID").size().tolist() == [3, 3]
+    adtte = adtte[adtte["PARAMCD"].isin(["PFS", "OS"])]
     assert adtte[["USUBJID", "PARAMCD"]].values.tolist() == [
         ["HC-001-0001", "OS"],
         ["HC-001-0001", "PFS"],
@@ -401,3 +405,32 @@ def test_population_and_record_overviews(her2):
     records = summarise_records({HER2: _raw(HER2)}, {HER2: her2}).set_index("TABLE")
     assert records.loc["patients", ["RAW_ROWS", "EXCLUDED", "DATASET_ROWS"]].tolist() == [5, 1, 4]
     assert records.loc["ctdna", ["DATASET", "DATASET_ROWS"]].tolist() == ["adbm", 3]
+
+
+def test_optional_reason_not_treated_becomes_ntrtrsn_for_untreated_only():
+    # data contract (docs/data_dictionary.md): optional patients.reason_not_treated -> ADSL.NTRTRSN
+    raw = _raw(HER2)
+    pts = raw["patients"]
+    untreated = pts["date_treatment_start"].isna() | pts["date_treatment_start"].eq("")
+    pts["reason_not_treated"] = ["declined T-DM1" if u else "ignored" for u in untreated]
+    adsl = _derive(HER2, raw=raw).datasets["adsl"].set_index("USUBJID")
+    treated = adsl["TRTFL"].eq("Y")
+    assert adsl.loc[~treated, "NTRTRSN"].eq("declined T-DM1").all()
+    assert adsl.loc[treated, "NTRTRSN"].isna().all()
+    assert "NTRTRSN" not in _derive(HER2).datasets["adsl"].columns
+
+
+def test_optional_new_anticancer_therapy_date_switches_the_fda_rule_on():
+    # FDA 2018 PFS table: censor at the last adequate assessment before new anticancer therapy
+    raw = _raw(HER2)
+    srv = raw["survival"]
+    srv["date_new_anticancer_therapy"] = [
+        "2025-03-01" if s == "HC-001-0001" else "" for s in srv["subject_id"]
+    ]
+    adtte = _derive(HER2, raw=raw).datasets["adtte"]
+    pfs = adtte.set_index(["USUBJID", "PARAMCD"]).loc[("HC-001-0001", "PFS")]
+    assert pfs["CNSR"] == 1
+    assert pfs["CNSDTDSC"].startswith("New anticancer therapy")
+    assert pfs["RULE"] == "PFS_RULES_FDA"
+    without = _derive(HER2).datasets["adtte"]
+    assert set(without.loc[without["PARAMCD"].eq("PFS"), "RULE"]) == {"PFS_RULES_FDA_NO_NACT"}

@@ -555,10 +555,20 @@ def test_fish_efficacy_scales_by_hand():
     bor = efficacy.derive_bor_table(_adrs(), _adsl())
     adctc = pd.DataFrame(
         {"USUBJID": ["P1", "P2", "P3", "P4", "P5"], "MEANRAT": [4.0, 2.2, 3.0, 2.5, np.nan],
+         "MAXRAT": [6.0, 3.0, 2.0, 4.0, np.nan],
          "NAMP": [8, 1, 0, 2, 0], "PCTAMP": [80.0, 10.0, 0.0, 25.0, np.nan],
-         "NCELLEVL": [10, 10, 5, 8, 0]}
+         "NCELLEVL": [10, 10, 5, 8, 0], "CTCCNT": [12, 10, 5, 9, 0]}
     )  # fmt: skip
-    out = tdm1.derive_fish_efficacy(bor, adctc, _adtte()).set_index("USUBJID")
+    # P1: amplified ratios 3.0 and 5.0 plus a non-amplified 1.0 -> mean among amplified 4.0
+    adcell = pd.DataFrame(
+        {"USUBJID": ["P1", "P1", "P1", "P2"], "READER": ["R1", "R1", "R1", "R1"],
+         "EVALFL": ["Y", "Y", "Y", "Y"], "AMPFL": ["Y", "Y", "N", "Y"],
+         "RATIO": [3.0, 5.0, 1.0, 2.5]}
+    )  # fmt: skip
+    out = tdm1.derive_fish_efficacy(bor, adctc, _adtte(), adcell).set_index("USUBJID")
+    assert out.loc["P1", "MEANRATAMP"] == 4.0
+    assert out.loc["P1", "MAXRATAMP"] == 5.0
+    assert math.isnan(out.loc["P3", "MEANRATAMP"])  # no amplified CTC
     assert out.loc["P1", "LOG2NAMP"] == 3.0
     assert math.isnan(out.loc["P3", "LOG2NAMP"])
     assert out.loc["P4", "PCTAMP10"] == 2.5

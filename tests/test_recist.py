@@ -602,6 +602,17 @@ def test_bor_custom_confirmation_and_sd_windows():
     assert bor_of(seq, confirmation_days=14)["bor"] == "PR"
 
 
+def test_sd_visit_window_day_39_scan_is_sd_with_7_day_window_not_ne():
+    # RECIST 1.1 §4.4 leaves the SD minimum interval to the protocol; a 6-weekly scan done on
+    # day 39 is the scheduled first scan, so with a 7-day window it meets the 42-day minimum.
+    seq = [(39, "SD"), (81, "PD")]
+    assert bor_of(seq)["bor"] == "PD"  # no window: SD at day 39 < 42 is NE, then PD
+    assert bor_of(seq, sd_window_days=7)["bor"] == "SD"
+    assert bor_of([(34, "SD"), (76, "PD")], sd_window_days=7)["bor"] == "PD"  # day 34 < 35
+    with pytest.raises(ValueError, match="sd_window_days"):
+        bor_of(seq, sd_window_days=50)
+
+
 def test_bor_no_assessment_is_missing_and_baseline_only_is_ne():
     timepoints = pd.DataFrame(
         {

@@ -538,8 +538,9 @@ def _km_median_months(tables: dict[str, pd.DataFrame], endpoint: str) -> float:
 # realised values at scale 10 vs manifest truths
 # ------------------------------------------------------------------------------------------
 def _amplified(fish: pd.DataFrame) -> pd.Series:
+    # the trial's cut-off HER2/CEP17 >= 2.2 (Jacot 2019), in integers: 5 x HER2 >= 11 x CEP17
     h, c = fish["her2_signals"].astype(int), fish["cep17_signals"].astype(int)
-    return (h / c >= 2) & (h >= 4)
+    return (5 * h >= 11 * c) & (h >= 4)
 
 
 def _four_se(p: float, n: int) -> float:
@@ -663,3 +664,20 @@ def test_realised_rps6_inhibition_close_to_truth_at_scale_10(cohort10):
     ratio = _paired_log_ratio(samples.reset_index(drop=True), "nratio", "M3")
     inhibition = 100 * (1 - ratio)
     assert inhibition == pytest.approx(_truth(manifest, EVERO, "rps6_inhibition_m3_pct"), abs=6)
+
+
+def test_demo_cohort_exercises_the_2_0_to_2_2_fish_boundary(cohort1):
+    # Issue 13: the trial's cut-off is 2.2 (Jacot 2019); the ASCO/CAP tissue ratio 2.0 is a
+    # sensitivity analysis, so the demo must hold CTCs in [2.0, 2.2) that change eligibility.
+    raw, _, _ = cohort1
+    fish = raw[HER2]["ctc_fish"]
+    fish = fish[fish["her2_signals"].astype(int) > 0]
+    h, c = fish["her2_signals"].astype(int), fish["cep17_signals"].astype(int)
+    border = (h >= 2 * c) & (5 * h < 11 * c)  # 2.0 <= ratio < 2.2, in integers
+    assert border.sum() >= 3
+    r1 = fish["reader_id"].eq("R1")
+    at_22 = set(fish.loc[r1 & (5 * h >= 11 * c), "subject_id"])
+    at_20 = set(fish.loc[r1 & (h >= 2 * c), "subject_id"])
+    assert len(at_20 - at_22) >= 2  # patients eligible at 2.0 only
+    treated = set(raw[HER2]["patients"].dropna(subset=["date_treatment_start"])["subject_id"])
+    assert treated <= at_22  # every treated patient was eligible at the trial's cut-off

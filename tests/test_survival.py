@@ -289,6 +289,38 @@ def test_cox_prio_hr_matches_published_r_coxph_rossi_and_statsmodels():
     assert table["ph_test_p"].between(0, 1).all()
 
 
+def test_cox_converges_to_r_coxph_lung_to_its_printed_digits():
+    """R (survival 3.x), ``fit <- coxph(Surv(time, status) ~ age + sex, data = lung); fit``:
+
+    ```
+             coef exp(coef)  se(coef)      z       p
+    age  0.017045  1.017191  0.009223  1.848 0.06459
+    sex -0.513219  0.598566  0.167458 -3.065 0.00218
+    Likelihood ratio test=14.12  on 2 df, p=0.000857
+    n= 228, number of events= 165
+    ```
+    (the example printed in the survival package documentation, Therneau; lifelines ships the same
+    NCCTG lung data). lifelines' default stopping gave sex coef -0.513217, 2e-6 off R's last digit;
+    the fit must now agree to R's printed precision (half a unit of the last digit).
+    """
+    from lifelines.datasets import load_lung
+
+    lung = load_lung()[["time", "status", "age", "sex"]].dropna()
+    table = compute_cox(lung, ["age", "sex"], duration_col="time", event_col="status")
+    table = table.set_index("covariate")
+    coef = np.log(table["estimate"])
+    assert coef["age"] == pytest.approx(0.017045, abs=5e-7)
+    assert coef["sex"] == pytest.approx(-0.513219, abs=5e-7)
+    assert table.loc["age", "estimate"] == pytest.approx(1.017191, abs=5e-7)
+    assert table.loc["sex", "estimate"] == pytest.approx(0.598566, abs=5e-7)
+    assert table.loc["age", "p_value"] == pytest.approx(0.06459, abs=5e-6)
+    assert table.loc["sex", "p_value"] == pytest.approx(0.00218, abs=5e-6)
+    assert (table["n"].iloc[0], table["N"].iloc[0]) == (165, 228)
+    # se(coef) from the Wald CI: 0.009223 and 0.167458
+    se = (np.log(table["ci_upper"]) - np.log(table["ci_lower"])) / (2 * Z975)
+    assert se.to_numpy() == pytest.approx([0.009223, 0.167458], abs=5e-7)
+
+
 def test_cox_ph_test_flags_crossing_hazards_simulation():
     # Group 1 has a high early hazard and no late hazard: PH clearly violated.
     rng = np.random.default_rng(1)

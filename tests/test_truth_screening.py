@@ -2,7 +2,7 @@
 CIs that the notebook reports must contain the simulator's true parameters (``demo_manifest``).
 
 The estimates are computed with exactly the helper calls of ``notebooks/01_screening_rate`` at its
-default parameters (ratio_threshold 2.0, min_her2_signals 1, IF-positive from 2+); the fixtures
+default parameters (ratio_threshold 2.2, min_her2_signals 1, IF-positive from 2+); the fixtures
 ``demo_manifest`` and ``demo_datasets`` come from ``tests/conftest.py``. Each truth's definition is
 quoted from the manifest next to the estimate it is compared with.
 """
@@ -26,7 +26,7 @@ def _truth(demo_manifest: dict, name: str):
 @pytest.fixture(scope="module")
 def calls(demo_datasets):
     data = demo_datasets[TRIAL]
-    return screening.derive_screening_calls(data["adcell"], data["adctc"], 2.0, 1)
+    return screening.derive_screening_calls(data["adcell"], data["adctc"], 2.2, 1)
 
 
 def _row(table, parameter_start: str):

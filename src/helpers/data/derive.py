@@ -44,7 +44,7 @@ import pandas as pd
 
 from helpers.data.schemas import source_file_name
 from helpers.data.validation import EXCLUDING_RULES, concat_qc, derive_qc_exclusions, derive_qc_rows
-from helpers.endpoints import recist, survival
+from helpers.endpoints import pfs_sensitivity, recist, survival
 from helpers.everolimus_nk import flow, western
 from helpers.her2_ctc import ctc
 
@@ -93,6 +93,7 @@ ADSL_COLUMNS = [
     "SCRNFL",
     "CTCEVLFL",
     "TRTFL",
+    "NTRTRSN",
     "SAFFL",
     "EFFFL",
 ]
@@ -153,14 +154,16 @@ class DerivationParams:
     ----------
     cutoff_date : str or date
         Data cut-off (ISO date); stored as an ISO string.
-    ratio_threshold : float, default 2.0
-        HER2/CEP17 ratio at or above which a CTC is amplified (ASCO/CAP 2018 cut-off).
+    ratio_threshold : float, default 2.2
+        HER2/CEP17 ratio at or above which a CTC is amplified (trial cut-off, Jacot 2019).
     min_her2_signals : int, default 1
         Minimum HER2 signals for a CTC reading to be evaluable.
     confirmation_days : int, default 28
         Minimum days between a CR/PR and its confirmation (RECIST 1.1 §4.6).
     sd_min_days : int, default 42
         Minimum days from treatment start for a best response of SD (6 weeks = first scan).
+    sd_window_days : int, default 0
+        Visit-window tolerance of ``sd_min_days`` (SD counts from day sd_min_days − window).
     ne_between_confirmation : {"allow", "disallow"}, default "allow"
         Whether one NE between a response and its confirmation is accepted.
     assessment_interval_days : int or None, default None
@@ -169,10 +172,11 @@ class DerivationParams:
     """
 
     cutoff_date: str | dt.date
-    ratio_threshold: float = 2.0
+    ratio_threshold: float = 2.2
     min_her2_signals: int = 1
     confirmation_days: int = 28
     sd_min_days: int = 42
+    sd_window_days: int = 0
     ne_between_confirmation: str = "allow"
     assessment_interval_days: int | None = None
 
@@ -195,6 +199,7 @@ class DerivationParams:
         _check_int(self.min_her2_signals, "min_her2_signals", 0)
         _check_int(self.confirmation_days, "confirmation_days", 0)
         _check_int(self.sd_min_days, "sd_min_days", 0)
+        _check_int(self.sd_window_days, "sd_window_days", 0)
         if self.ne_between_confirmation not in ("allow", "disallow"):
             raise ValueError(
                 "ne_between_confirmation must be 'allow' or 'disallow', got "
@@ -310,6 +315,8 @@ def _derive_adsl(t: Mapping[str, pd.DataFrame], trial: str) -> pd.DataFrame:
     )
     for col in ("TRTEDT", "DTHDT", "LSTALVDT"):
         adsl[col] = pd.to_datetime(adsl[col]).astype("datetime64[ns]")
+    if "reason_not_treated" in p.columns and p["reason_not_treated"].notna().any():  # optional
+        adsl["NTRTRSN"] = p["reason_not_treated"].where(~treated)
     if trial == "her2_ctc_tdm1":
         scr = t["ctc_screening"].set_index("subject_id")["cellsearch_status"]
         adsl["CTCEVLFL"] = _yn(sid.map(scr).eq("done"))
@@ -413,6 +420,7 @@ def _bor_rows(
         confirmed=confirmed,
         confirmation_days=params.confirmation_days,
         sd_min_days=params.sd_min_days,
+        sd_window_days=params.sd_window_days,
         ne_between_confirmation=params.ne_between_confirmation,
     )
     return pd.DataFrame(
@@ -492,10 +500,47 @@ def _derive_adtte(
     rules = dataclasses.replace(
         survival.PFS_RULES_FDA, assessment_interval_days=params.interval_days(trial)
     )
+    new_therapy = srv.get("date_new_anticancer_therapy")  # optional column of the contract
+    if new_therapy is not None and new_therapy.notna().any():
+        subjects["NACTDT"] = treated["USUBJID"].map(new_therapy).to_numpy()
+    else:  # no date recorded: the FDA rule cannot fire, so it is not claimed
+        rules = pfs_sensitivity.without_new_therapy_rule(rules)
     pfs = survival.derive_pfs(subjects, ovr, params.cutoff_date, rules=rules)
     os_ = survival.derive_os(subjects, params.cutoff_date)
-    adtte = pd.concat([pfs, os_], ignore_index=True)
+    sens = pfs_sensitivity.derive_pfs_sensitivity(subjects, ovr, params.cutoff_date, rules)
+    adtte = pd.concat([pfs, os_, sens], ignore_index=True)
     return _finish(adtte, list(adtte.columns), ["USUBJID", "PARAMCD"])
+
+
+def _progression_qc(
+    t: Mapping[str, pd.DataFrame], adsl: pd.DataFrame, adrs: pd.DataFrame, trial: str
+) -> pd.DataFrame:
+    """QC (kept): survival-table progression date vs the first RECIST PD of the treated."""
+    treated = adsl.loc[adsl["TRTFL"].eq("Y"), "USUBJID"]
+    srv = t["survival"].set_index("subject_id")
+    subjects = pd.DataFrame(
+        {
+            "USUBJID": treated,
+            "PDDT": treated.map(srv["date_progression"]),
+            "PDTYPE": treated.map(srv["progression_type"]),
+        }
+    )
+    ovr = adrs.loc[adrs["PARAMCD"].eq("OVR"), ["USUBJID", "ADT", "AVALC"]]
+    found = pfs_sensitivity.compute_progression_reconciliation(subjects, ovr)
+    record = [
+        f"date_progression={'' if pd.isna(d) else d.date()}; first RECIST PD="
+        f"{'' if pd.isna(f) else f.date()}"
+        for d, f in zip(found["PDDT"], found["FIRSTPDDT"], strict=True)
+    ]
+    return derive_qc_rows(
+        trial,
+        _file(t, "survival"),
+        [None] * len(found),
+        found["USUBJID"],
+        record,
+        "progression_date_mismatch",
+        found["ISSUE"],
+    )
 
 
 def _derive_adae(t: Mapping[str, pd.DataFrame], adsl: pd.DataFrame) -> pd.DataFrame:
@@ -749,7 +794,7 @@ def _common(
         "adae": _derive_adae(t, adsl),
         "adex": _derive_adex(t),
     }
-    return datasets, [qc_rs]
+    return datasets, [qc_rs, _progression_qc(t, adsl, adrs, trial)]
 
 
 def _check_inputs(tables: object, params: object) -> None:

@@ -373,6 +373,8 @@ def _patients(trial: str) -> TableSpec:
             Field("prior_lines_metastatic", "int", low=0, high=20),
             Field("date_inclusion", "date"),
             Field("date_treatment_start", "date", required=False, nullable=True),
+            # optional: why a patient eligible for treatment was not treated (free text)
+            Field("reason_not_treated", required=False, nullable=True),
         ),
         key=("subject_id",),
     )
@@ -524,6 +526,8 @@ def _survival(trial: str) -> TableSpec:
                 codes=("disease_progression", "toxicity", "other", "unknown"),
             ),
             Field("date_last_alive", "date"),
+            # optional: start of a new anticancer therapy (FDA 2018 PFS censoring rule)
+            Field("date_new_anticancer_therapy", "date", required=False, nullable=True),
         ),
         key=("subject_id",),
         row_rules=rules,

@@ -87,6 +87,8 @@ QC_RULES: dict[str, str] = {
     "no_post_baseline_assessment": "(kept) treated patient without post-baseline tumour "
     "assessment: BOR not evaluable",
     "missing_visit": "(kept) required visit missing: patient not in the analysis of that visit",
+    "progression_date_mismatch": "(kept) survival-table progression date disagrees with the "
+    "first RECIST PD assessment (listed for query; PFS uses the recorded date)",
     "cell_not_evaluable": "(kept) CTC reading not evaluable (EVALFL = N): not in per-patient "
     "FISH summaries",
     "flow_unmapped": "flow-cytometry row not matching any analysis marker: excluded",

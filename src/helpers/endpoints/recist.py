@@ -676,6 +676,7 @@ def derive_best_overall_response(
     sd_min_days: int = 42,
     ne_between_confirmation: str = "allow",
     response_col: str = "overall_response",
+    sd_window_days: int = 0,
 ) -> pd.DataFrame:
     """Best overall response (BOR) per patient, confirmed or unconfirmed, per RECIST 1.1.
 
@@ -733,6 +734,12 @@ def derive_best_overall_response(
         Minimum days between a response and its confirmation.
     sd_min_days : int, default 42
         Minimum days from treatment start for SD (protocol-defined, typically 6-8 weeks).
+    sd_window_days : int, default 0
+        Visit-window tolerance of the SD minimum: an assessment at day >= ``sd_min_days −
+        sd_window_days`` satisfies it, so that the first scheduled scan done a few days early
+        (a 6-week scan on day 39 with a 7-day window) counts as SD, not NE. RECIST 1.1 leaves the
+        minimum (and so its window) to the protocol (§4.4: "a minimum interval … defined in the
+        protocol").
     ne_between_confirmation : {"allow", "disallow"}
         Whether one NE between the response and its confirmation is accepted.
     response_col : str, default "overall_response"
@@ -761,6 +768,13 @@ def derive_best_overall_response(
         raise TypeError(f"confirmed must be True or False, got {confirmed!r}")
     confirmation_days = _check_int(confirmation_days, "confirmation_days")
     sd_min_days = _check_int(sd_min_days, "sd_min_days")
+    sd_window_days = _check_int(sd_window_days, "sd_window_days")
+    if sd_window_days > sd_min_days:
+        raise ValueError(
+            f"sd_window_days ({sd_window_days}) cannot exceed sd_min_days ({sd_min_days})"
+        )
+    # the window lowers the day from which SD counts; messages quote that effective day
+    sd_min_days = sd_min_days - sd_window_days
     if ne_between_confirmation not in _NE_OPTIONS:
         raise ValueError(
             "ne_between_confirmation must be 'allow' or 'disallow', "

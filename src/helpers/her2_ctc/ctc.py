@@ -6,9 +6,10 @@ least one amplified CTC is eligible for T-DM1.
 
 Conventions used here (assumptions of this analysis, stated so they can be changed in one place):
 
-* A CTC is **amplified** when its HER2/CEP17 ratio is ``>= ISH_THRESHOLD_DEFAULT`` (2.0), the
-  ratio cut-off of the ASCO/CAP 2018 guideline transposed to single cells (the protocol cut-off
-  assumed here; the guideline itself scores >= 20 tumour nuclei, not single cells).
+* A CTC is **amplified** when its HER2/CEP17 ratio is ``>= ISH_THRESHOLD_DEFAULT`` (2.2), the
+  cut-off of the trial (Jacot W et al., Breast Cancer Res 2019;21:121; NCT01975142). The
+  ASCO/CAP 2018 group-1 ratio 2.0 scores >= 20 tumour nuclei in tissue, not single cells; it is
+  used here only as a sensitivity analysis (:data:`SENSITIVITY_RATIO_THRESHOLD`).
 * A CTC is **evaluable** when it shows at least ``MIN_HER2_SIGNALS_DEFAULT`` (1) HER2 signal and
   at least one CEP17 signal; a nucleus with no HER2 signal is read as a failed hybridisation of
   that cell rather than as a HER2 ratio of 0, so it is left out of every denominator.
@@ -44,6 +45,7 @@ __all__ = [
     "ASCO_CAP_RATIO_CUTOFF",
     "ISH_THRESHOLD_DEFAULT",
     "MIN_HER2_SIGNALS_DEFAULT",
+    "SENSITIVITY_RATIO_THRESHOLD",
     "ReaderPairs",
     "derive_cell_calls",
     "derive_patient_ctc_summary",
@@ -51,8 +53,10 @@ __all__ = [
     "derive_screening_flow",
 ]
 
-#: HER2/CEP17 ratio at or above which a single CTC is called amplified (protocol cut-off assumed).
-ISH_THRESHOLD_DEFAULT: float = 2.0
+#: HER2/CEP17 ratio at or above which a single CTC is called amplified (trial cut-off, Jacot 2019).
+ISH_THRESHOLD_DEFAULT: float = 2.2
+#: Cut-off of the sensitivity analysis (ASCO/CAP 2018 group-1 ratio, defined for tissue).
+SENSITIVITY_RATIO_THRESHOLD: float = 2.0
 #: Minimum number of HER2 signals for a CTC to be scoreable.
 MIN_HER2_SIGNALS_DEFAULT: int = 1
 #: Ratio cut-off of the ASCO/CAP 2018 ISH groups (fixed by the guideline, not a parameter).
@@ -227,7 +231,7 @@ def derive_cell_calls(
 
     Method: RATIO = HER2 signals / CEP17 signals per nucleus. A reading is evaluable when it has
     ``>= min_her2_signals`` HER2 signals and >= 1 CEP17 signal; an evaluable cell is amplified
-    when RATIO ``>= ratio_threshold`` (inclusive, as in the guideline's "ratio >= 2.0"). The
+    when RATIO ``>= ratio_threshold`` (inclusive: the trial's "ratio >= 2.2"). The
     ASCO/CAP 2018 group is assigned per evaluable cell for reference, always with the guideline's
     ratio cut-off 2.0 and HER2 copy-number cut-offs 4 and 6.
 
@@ -238,8 +242,8 @@ def derive_cell_calls(
     if_ : pandas.DataFrame, optional
         Raw ``ctc_if`` (subject_id, cell_id, if_score, if_intensity), merged by subject + cell
         onto every reading of that cell. IF rows without a FISH reading are not returned.
-    ratio_threshold : float, default 2.0
-        HER2/CEP17 ratio at or above which a cell is amplified.
+    ratio_threshold : float, default 2.2
+        HER2/CEP17 ratio at or above which a cell is amplified (trial cut-off, Jacot 2019).
     min_her2_signals : int, default 1
         Minimum HER2 signals for a cell to be scoreable.
 
@@ -252,7 +256,8 @@ def derive_cell_calls(
 
     References
     ----------
-    Wolff AC et al. J Clin Oncol 2018;36:2105-2122 (ASCO/CAP 2018 HER2 testing update).
+    Jacot W et al. Breast Cancer Res 2019;21:121 (trial cut-off 2.2). Wolff AC et al. J Clin
+    Oncol 2018;36:2105-2122 (ASCO/CAP 2018 HER2 testing update, ISH groups).
     """
     validate_frame(fish, "fish", _FISH_COLUMNS)
     threshold = _check_threshold(ratio_threshold)

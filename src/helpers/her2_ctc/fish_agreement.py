@@ -320,3 +320,169 @@ def compute_fish_if_agreement(
         auc = roc.table.iloc[0].to_dict()
         rows.append(auc | {"note": "; ".join(s for s in (auc["note"], _CLUSTER_NOTE) if s)})
     return FishIfAgreement(_if_cross_table(data), _frame(rows), roc, data, positive_score)
+
+
+# --------------------------------------------------------------------------------------------
+# Clustered CTC-level statistics and the patient-level FISH vs IF table
+# --------------------------------------------------------------------------------------------
+
+
+def compute_clustered_agreement(
+    cells: pd.DataFrame,
+    positive_score: str = "2+",
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    reader_a: str = "R1",
+    reader_b: str = "R2",
+) -> pd.DataFrame:
+    """CTC-level agreement and accuracy with CIs that respect the clustering of CTCs in patients.
+
+    Method, with patient-cluster bootstrap percentile CIs
+    (:func:`helpers.endpoints.stats.compute_cluster_bootstrap`):
+
+    * reader ``reader_a`` vs ``reader_b`` on CTCs scoreable by both: Cohen's kappa of the amplified
+      call, proportions of specific positive and negative agreement (Cicchetti & Feinstein 1990),
+      ICC(2,1) of the **log2** HER2/CEP17 ratio (Shrout & Fleiss 1979; the log makes the ratio's
+      spread independent of its level), also with its F-based CI for comparison;
+    * IF ≥ ``positive_score`` vs the FISH amplified call (``reader_a``): sensitivity, specificity,
+      AUC of the IF intensity.
+
+    Returns
+    -------
+    DataFrame
+        Estimate table, one row per statistic.
+
+    References
+    ----------
+    Cicchetti DV, Feinstein AR. J Clin Epidemiol 1990;43:551–558. Davison AC, Hinkley DV 1997,
+    §3.8. Shrout PE, Fleiss JL. Psychol Bull 1979;86:420–428.
+    """
+    ci_level = validate_ci_level(ci_level)
+    pairs = ctc.derive_reader_pairs(cells, reader_a, reader_b).pairs
+    rows = []
+    boot = {"n_boot": n_boot, "seed": seed, "ci_level": ci_level}
+    who = f"{reader_a} vs {reader_b} (per CTC)"
+    if len(pairs) >= 2:
+        amp_a = pairs[f"AMPFL_{reader_a}"].eq("Y").to_numpy()
+        amp_b = pairs[f"AMPFL_{reader_b}"].eq("Y").to_numpy()
+        log2 = np.log2(pairs[[f"RATIO_{reader_a}", f"RATIO_{reader_b}"]].to_numpy(dtype=float))
+        ids = pairs["USUBJID"]
+        for name, fn in (
+            ("Cohen's kappa, amplified call", stats.cohen_kappa_binary),
+            ("positive agreement, amplified call", stats.positive_agreement),
+            ("negative agreement, amplified call", stats.negative_agreement),
+        ):
+            rows.append(
+                stats.compute_cluster_bootstrap(
+                    ids, lambda i, fn=fn: fn(amp_a[i], amp_b[i]), f"{name}, {who}", **boot
+                )
+            )
+        rows.append(
+            stats.compute_cluster_bootstrap(
+                ids, lambda i: stats.icc_2_1(log2[i]), f"ICC(2,1), log2 ratio, {who}", **boot
+            )
+        )
+        long = pd.DataFrame(
+            {
+                "CELL": np.tile((pairs["USUBJID"] + "/" + pairs["CELLID"]).to_numpy(), 2),
+                "READER": np.repeat([reader_a, reader_b], len(pairs)),
+                "LOG2": log2.T.ravel(),
+            }
+        )
+        rows.append(
+            stats.compute_icc(
+                long, "CELL", "READER", "LOG2", "ICC(2,1)", ci_level,
+                f"ICC(2,1), log2 ratio, {who}, F-based CI (CTCs as independent)",
+            )
+        )  # fmt: skip
+    data = _if_cells(cells, reader_a, positive_score)
+    if len(data) >= 2:
+        truth = data["AMPFL"].eq("Y").to_numpy()
+        test = data["IFPOS"].eq("Y").to_numpy()
+        intensity = data["IFINT"].to_numpy(dtype=float)
+        ids = data["USUBJID"]
+        label = f"IF ≥{positive_score} vs FISH amplified (per CTC)"
+
+        def _sens(i: np.ndarray) -> float:
+            t = truth[i]
+            return float(test[i][t].mean()) if t.any() else float("nan")
+
+        def _spec(i: np.ndarray) -> float:
+            t = ~truth[i]
+            return float((~test[i][t]).mean()) if t.any() else float("nan")
+
+        rows.append(stats.compute_cluster_bootstrap(ids, _sens, f"{label}: sensitivity", **boot))
+        rows.append(stats.compute_cluster_bootstrap(ids, _spec, f"{label}: specificity", **boot))
+        rows.append(
+            stats.compute_cluster_bootstrap(
+                ids,
+                lambda i: stats.auc_mann_whitney(truth[i], intensity[i]),
+                "AUC of HER2 IF intensity for FISH amplification (per CTC)",
+                **boot,
+            )
+        )
+    if not rows:
+        return _frame([_not_estimable("CTC-level agreement", 0, "", ci_level, "no data")])
+    return pd.concat(rows, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class PatientFishIf:
+    """Patient-level FISH vs IF: per-patient calls, the 2×2 table and accuracy rows."""
+
+    patients: pd.DataFrame
+    cross_table: pd.DataFrame
+    table: pd.DataFrame
+
+
+def compute_patient_fish_if(
+    cells: pd.DataFrame, positive_score: str = "2+", reader: str = "R1", ci_level: float = 0.95
+) -> PatientFishIf:
+    """FISH vs IF per patient: ≥1 FISH-amplified CTC against ≥1 IF-positive CTC.
+
+    Method: among the CTCs with both a FISH reading (``reader``, scoreable) and an IF result, a
+    patient is FISH-positive with ≥1 amplified CTC and IF-positive with ≥1 CTC scored ≥
+    ``positive_score`` (the eligibility question asked of each test). Sensitivity, specificity,
+    PPV, NPV with Clopper–Pearson CIs and Cohen's kappa, patients being independent.
+
+    Returns
+    -------
+    PatientFishIf
+        ``patients`` (USUBJID, NCTC, FISHPOS, IFPOS), ``cross_table`` (2×2 with totals) and
+        ``table`` (estimate rows).
+    """
+    ci_level = validate_ci_level(ci_level)
+    data = _if_cells(cells, reader, positive_score)
+    grouped = data.groupby("USUBJID", sort=True)
+    patients = pd.DataFrame(
+        {
+            "NCTC": grouped.size(),
+            "FISHPOS": grouped["AMPFL"].agg(lambda s: "Y" if s.eq("Y").any() else "N"),
+            "IFPOS": grouped["IFPOS"].agg(lambda s: "Y" if s.eq("Y").any() else "N"),
+        }
+    ).reset_index()
+    cross = pd.crosstab(
+        pd.Categorical(patients["IFPOS"], categories=["Y", "N"]),
+        pd.Categorical(patients["FISHPOS"], categories=["Y", "N"]),
+        dropna=False,
+    )
+    cross.index = pd.Index(["IF positive", "IF negative"], name="IF (≥1 CTC)")
+    cross.columns = pd.Index(["FISH amplified", "FISH not amplified"], name="FISH (≥1 CTC)")
+    cross["Total"] = cross.sum(axis=1)
+    cross.loc["Total"] = cross.sum(axis=0)
+    label = f"IF ≥{positive_score} vs FISH amplified (per patient): "
+    if patients.empty:
+        table = _frame([_not_estimable(label, 0, "", ci_level, "no patient with both tests")])
+    else:
+        truth, test = patients["FISHPOS"].eq("Y"), patients["IFPOS"].eq("Y")
+        rows = stats.compute_diagnostic_accuracy(
+            truth, test, ci_level, parameter_prefix=label
+        ).table.to_dict("records")
+        rows.append(
+            _kappa_row(
+                patients["IFPOS"], patients["FISHPOS"], f"{label}Cohen's kappa", ci_level, ""
+            )
+        )
+        table = _frame(rows)
+    return PatientFishIf(patients, cross.astype(int), table)

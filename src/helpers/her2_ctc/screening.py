@@ -161,8 +161,8 @@ def derive_screening_calls(
     ----------
     adcell, adctc : pandas.DataFrame
         Processed datasets (one row per CTC per reader; one row per screened patient).
-    ratio_threshold : float, default 2.0
-        HER2/CEP17 ratio at or above which a CTC is called amplified (assumed protocol cut-off).
+    ratio_threshold : float, default 2.2
+        HER2/CEP17 ratio at or above which a CTC is called amplified (trial cut-off, Jacot 2019).
     min_her2_signals : int, default 1
         Minimum HER2 signals for a CTC to be scoreable.
     reader : str, default "R1"
@@ -203,15 +203,23 @@ def derive_screening_calls(
     )
 
 
+def _cutoff_origin(threshold: float) -> str:
+    if math.isclose(threshold, ctc.ISH_THRESHOLD_DEFAULT):
+        return "the trial's cut-off, Jacot 2019"
+    if math.isclose(threshold, ctc.SENSITIVITY_RATIO_THRESHOLD):
+        return "ASCO/CAP 2018 group-1 ratio, a sensitivity analysis; the trial used 2.2"
+    return f"not the trial's cut-off {ctc.ISH_THRESHOLD_DEFAULT:g}"
+
+
 def summarise_calls_sentence(calls: ScreeningCalls) -> str:
     """One sentence stating the cut-off applied and whether it matches the processed data."""
     if not isinstance(calls, ScreeningCalls):
         raise TypeError("calls must be the ScreeningCalls returned by derive_screening_calls")
     plural = "" if calls.min_her2_signals == 1 else "s"
     text = (
-        f"CTCs are called HER2-amplified at HER2/CEP17 ≥ {calls.ratio_threshold:g} (assumed "
-        f"protocol cut-off); a CTC with fewer than {calls.min_her2_signals} HER2 signal{plural} "
-        "is not scoreable. "
+        f"CTCs are called HER2-amplified at HER2/CEP17 ≥ {calls.ratio_threshold:g} "
+        f"({_cutoff_origin(calls.ratio_threshold)}); a CTC with fewer than "
+        f"{calls.min_her2_signals} HER2 signal{plural} is not scoreable. "
     )
     if calls.n_calls_changed == 0:
         return text + (

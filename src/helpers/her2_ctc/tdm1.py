@@ -18,41 +18,99 @@ from helpers.endpoints.efficacy._common import _ESTIMATE_COLUMNS, _nan_row
 
 #: FISH variables of adctc analysed against efficacy, with display labels.
 FISH_VARIABLES = {
-    "MEANRAT": "Mean HER2/CEP17 ratio (level of amplification)",
+    "MEANRATAMP": "Mean HER2/CEP17 ratio of the amplified CTCs (level of amplification)",
     "NAMP": "Amplified CTCs (n)",
     "PCTAMP": "Amplified CTCs (% of evaluable)",
 }
+#: Adverse events of special interest of T-DM1 (Kadcyla SmPC section 4.4; MedDRA preferred terms).
+TDM1_AESI = {
+    "Thrombocytopenia": ["Thrombocytopenia", "Platelet count decreased"],
+    "Transaminase increase": [
+        "Alanine aminotransferase increased",
+        "Aspartate aminotransferase increased",
+        "Transaminases increased",
+        "Hepatic enzyme increased",
+        "Hepatotoxicity",
+    ],
+    "LVEF decrease": [
+        "Ejection fraction decreased",
+        "Left ventricular dysfunction",
+        "Left ventricular failure",
+        "Cardiac failure",
+    ],
+    "Peripheral neuropathy": [
+        "Peripheral sensory neuropathy",
+        "Neuropathy peripheral",
+        "Peripheral motor neuropathy",
+        "Peripheral sensorimotor neuropathy",
+        "Polyneuropathy",
+    ],
+}
 #: Covariates of the Cox models, in the unit their hazard ratio refers to.
 FISH_COX_COVARIATES = {
-    "MEANRAT": "per 1-unit higher mean HER2/CEP17 ratio",
+    "MEANRATAMP": "per 1-unit higher mean HER2/CEP17 ratio of the amplified CTCs",
     "LOG2NAMP": "per doubling of the number of amplified CTCs",
     "PCTAMP10": "per 10-point higher % amplified CTCs",
 }
 
 
-def derive_fish_efficacy(
-    bor_table: pd.DataFrame, adctc: pd.DataFrame, adtte: pd.DataFrame, paramcd: str = "PFS"
-) -> pd.DataFrame:
-    """Per patient: best response, PFS and the screening HER2 FISH results of the CTCs.
+def derive_amplification_level(adcell: pd.DataFrame, reader: str = "R1") -> pd.DataFrame:
+    """Level of amplification per patient, among the amplified CTCs only.
 
-    Method: the patients of ``bor_table`` joined to their ADCTC row (reader R1 summary) and
-    their ``paramcd`` ADTTE row. Cox covariates are put on clinically readable scales:
-    ``LOG2NAMP = log2(NAMP)`` (per doubling; NaN when NAMP = 0) and ``PCTAMP10 = PCTAMP / 10``.
+    Method: mean and maximum HER2/CEP17 ratio over the evaluable readings of ``reader`` called
+    amplified (``AMPFL = "Y"``). The registry's "level of amplification" describes the amplified
+    cells; a mean over all cells would mostly measure the share of amplified cells (PCTAMP).
 
     Returns
     -------
     DataFrame
-        ``USUBJID, AVALC, BESTPCHG, RSPFL, RESPONSE, MEANRAT, NAMP, PCTAMP, NCELLEVL, LOG2NAMP,
-        PCTAMP10, AVAL, CNSR`` (AVAL/CNSR NaN when the patient has no ``paramcd`` row).
+        ``USUBJID, MEANRATAMP, MAXRATAMP`` for patients with ≥1 amplified CTC.
+    """
+    validate_frame(adcell, "adcell", ["USUBJID", "READER", "EVALFL", "AMPFL", "RATIO"])
+    amp = adcell[adcell["READER"].eq(reader) & adcell["EVALFL"].eq("Y") & adcell["AMPFL"].eq("Y")]
+    ratio = pd.to_numeric(amp["RATIO"]).astype(float)
+    grouped = ratio.groupby(amp["USUBJID"])
+    return (
+        pd.DataFrame({"MEANRATAMP": grouped.mean(), "MAXRATAMP": grouped.max()})
+        .rename_axis("USUBJID")
+        .reset_index()
+    )
+
+
+def derive_fish_efficacy(
+    bor_table: pd.DataFrame,
+    adctc: pd.DataFrame,
+    adtte: pd.DataFrame,
+    adcell: pd.DataFrame,
+    paramcd: str = "PFS",
+) -> pd.DataFrame:
+    """Per patient: best response, PFS and the screening HER2 FISH results of the CTCs.
+
+    Method: the patients of ``bor_table`` joined to their ADCTC row (reader R1 summary), their
+    level of amplification among amplified CTCs (:func:`derive_amplification_level`) and their
+    ``paramcd`` ADTTE row. The number of amplified CTCs scales with the number of CTCs read, so
+    ``CTCCNT`` and ``NCELLEVL`` are kept beside ``NAMP``. Cox covariates are put on clinically
+    readable scales: ``LOG2NAMP = log2(NAMP)`` (per doubling; NaN when NAMP = 0) and
+    ``PCTAMP10 = PCTAMP / 10``.
+
+    Returns
+    -------
+    DataFrame
+        ``USUBJID, AVALC, BESTPCHG, RSPFL, RESPONSE, MEANRAT (all evaluable CTCs), MAXRAT, NAMP,
+        PCTAMP, NCELLEVL, CTCCNT, MEANRATAMP, MAXRATAMP (amplified CTCs), LOG2NAMP, PCTAMP10,
+        AVAL, CNSR`` (AVAL/CNSR NaN when the patient has no ``paramcd`` row).
     """
     validate_frame(bor_table, "bor_table", ["USUBJID", "AVALC", "BESTPCHG", "RSPFL", "RESPONSE"])
-    validate_frame(adctc, "adctc", ["USUBJID", "MEANRAT", "NAMP", "PCTAMP", "NCELLEVL"])
+    cols = ["USUBJID", "MEANRAT", "MAXRAT", "NAMP", "PCTAMP", "NCELLEVL", "CTCCNT"]
+    validate_frame(adctc, "adctc", cols)
     validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
     if adctc["USUBJID"].duplicated().any():
         raise ValueError("adctc must have one row per USUBJID")
     out = bor_table[["USUBJID", "AVALC", "BESTPCHG", "RSPFL", "RESPONSE"]].merge(
-        adctc[["USUBJID", "MEANRAT", "NAMP", "PCTAMP", "NCELLEVL"]], on="USUBJID", how="left"
+        adctc[cols], on="USUBJID", how="left"
     )
+    out = out.merge(derive_amplification_level(adcell), on="USUBJID", how="left")
+    out["CTCCNT"] = pd.to_numeric(out["CTCCNT"]).astype(float)
     namp = pd.to_numeric(out["NAMP"]).astype(float)
     out["LOG2NAMP"] = np.log2(namp.where(namp > 0))
     out["PCTAMP10"] = pd.to_numeric(out["PCTAMP"]).astype(float) / 10.0

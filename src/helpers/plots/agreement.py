@@ -177,7 +177,7 @@ def plot_roc(
 @_styled
 def plot_fish_signals(
     cells: pd.DataFrame,
-    ratio_threshold: float = 2.0,
+    ratio_threshold: float = 2.2,
     *,
     her2_col: str = "HER2SIG",
     cep17_col: str = "CEP17SIG",

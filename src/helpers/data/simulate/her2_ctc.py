@@ -69,9 +69,32 @@ def _non_amplified_signals(
     return np.minimum(her2, np.minimum(2 * cep17 - 1, 5))
 
 
+def _min_amplified_her2(cep17: np.ndarray) -> np.ndarray:
+    """Fewest HER2 signals of an amplified cell: >= 6 and ratio >= 2.2 (ceil(2.2 x CEP17))."""
+    return np.maximum(6, (11 * cep17 + 4) // 5)
+
+
 def _amplified_signals(rng: np.random.Generator, cep17: np.ndarray) -> np.ndarray:
-    """HER2 signals of an amplified cell: HER2 6-20 and ratio >= 2 (ASCO/CAP group 1)."""
-    return np.maximum(rng.integers(6, 21, size=len(cep17)), 2 * cep17)
+    """HER2 signals of an amplified cell: HER2 6-20 and ratio >= 2.2 (the trial's cut-off)."""
+    return np.maximum(rng.integers(6, 21, size=len(cep17)), _min_amplified_her2(cep17))
+
+
+#: Every BORDERLINE_EVERY-th non-amplified scoreable cell with CEP17 >= 3 is read at exactly
+#: HER2/CEP17 = 2.0 (6/3 or 8/4): not amplified at the trial's 2.2, amplified at the ASCO/CAP
+#: tissue ratio 2.0, so the demo exercises the 2.0-2.2 sensitivity analysis. Chosen by position,
+#: not by a random draw, so the rest of the cohort is unchanged.
+BORDERLINE_EVERY = 40
+
+
+def _borderline_signals(
+    amplified: np.ndarray, scoreable: np.ndarray, cep17: np.ndarray, her2: np.ndarray
+) -> np.ndarray:
+    """Set the HER2 count of every BORDERLINE_EVERY-th eligible cell to 2 x CEP17 (ratio 2.0)."""
+    eligible = np.flatnonzero(~amplified & scoreable & (cep17 >= 3))
+    chosen = eligible[BORDERLINE_EVERY // 2 :: BORDERLINE_EVERY]
+    out = her2.copy()
+    out[chosen] = 2 * cep17[chosen]
+    return out
 
 
 def _draw_cep17(rng: np.random.Generator, n: int, m: CtcScreeningModel) -> np.ndarray:
@@ -128,6 +151,7 @@ def _draw_r1_cells(
         amplified, _amplified_signals(rng, cep17), _non_amplified_signals(rng, cep17, m)
     )
     her2 = np.where(scoreable, her2, 0)  # no HER2 signal visible: cell not scoreable
+    her2 = _borderline_signals(amplified, scoreable, cep17, her2)
     return {"pid": pid, "cell_no": cell_no, "amplified": amplified, "cep17": cep17, "her2": her2}
 
 
@@ -168,7 +192,7 @@ def _reader2(
     flip = scoreable & (rng.random(len(amp)) < m.reader_disagreement)
     cep2 = np.clip(cep + rng.choice([-1, 0, 1], size=len(cep), p=[0.15, 0.7, 0.15]), 1, 4)
     delta = rng.choice([-1, 0, 1], size=len(cep), p=[0.2, 0.6, 0.2])
-    same_amp = np.maximum(her2 + 2 * delta, np.maximum(6, 2 * cep2))
+    same_amp = np.maximum(her2 + 2 * delta, _min_amplified_her2(cep2))
     same_non = np.clip(her2 + delta, 1, np.minimum(2 * cep2 - 1, 5))
     new_amp = _amplified_signals(rng, cep2)
     new_non = _non_amplified_signals(rng, cep2, m)

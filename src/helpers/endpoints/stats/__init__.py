@@ -38,6 +38,15 @@ from helpers.endpoints.stats.association import (
     compute_mann_whitney,
     compute_spearman_bootstrap,
 )
+from helpers.endpoints.stats.cluster import (
+    METHOD_CLUSTER_BOOTSTRAP,
+    auc_mann_whitney,
+    cohen_kappa_binary,
+    compute_cluster_bootstrap,
+    icc_2_1,
+    negative_agreement,
+    positive_agreement,
+)
 from helpers.endpoints.stats.paired import (
     METHOD_GMR,
     METHOD_MIXED,
@@ -53,6 +62,7 @@ from helpers.endpoints.stats.paired import (
 __all__ = [
     "ESTIMATE_COLUMNS",
     "METHOD_BA",
+    "METHOD_CLUSTER_BOOTSTRAP",
     "METHOD_CP",
     "METHOD_FISHER",
     "METHOD_GMR",
@@ -66,7 +76,10 @@ __all__ = [
     "BlandAltmanResult",
     "DiagnosticAccuracyResult",
     "RocResult",
+    "auc_mann_whitney",
+    "cohen_kappa_binary",
     "compute_bland_altman",
+    "compute_cluster_bootstrap",
     "compute_cohen_kappa",
     "compute_cross_table",
     "compute_descriptives",
@@ -81,4 +94,7 @@ __all__ = [
     "compute_paired_change",
     "compute_roc",
     "compute_spearman_bootstrap",
+    "icc_2_1",
+    "negative_agreement",
+    "positive_agreement",
 ]
