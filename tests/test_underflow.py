@@ -102,7 +102,11 @@ def test_results_summary_and_report_html_print_below_floor():
     summary = results.summarise_results({"Outcome": table})
     assert summary["p_value"].iat[0] == 0.0  # the number is kept; the text says what it means
     html = report.summary_html(summary)
-    assert html.count("&lt; 1e-300") == 2
+    # the report's formatting layer prints every p below 0.001 as "<0.001" (CSR rounding rule),
+    # underflowed ones included: never "0" or "0.000"
+    assert html.count("&lt;0.001") == 2
+    assert ">0.000<" not in html
+    assert ">0<" not in html
 
 
 # --------------------------------------------------------------------------------------------
