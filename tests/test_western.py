@@ -77,8 +77,8 @@ def test_calibrator_ratio_05_and_sample_ratio_1_give_nratio_2():
 
 def test_several_calibrator_lanes_are_averaged_and_membranes_normalised_separately():
     wb = _wb(
-        _lane("WB01", 1, None, None, 40.0, 100.0),  # 0.4
-        _lane("WB01", 15, None, None, 60.0, 100.0),  # 0.6 -> mean 0.5
+        _lane("WB01", 1, None, None, 25.0, 100.0),  # 0.25
+        _lane("WB01", 15, None, None, 100.0, 100.0),  # 1.0 -> geometric mean 0.5 (not 0.625)
         _lane("WB01", 2, "EN-001-0001", "BASELINE", 100.0, 100.0),  # 1.0 / 0.5 = 2
         _lane("WB02", 1, None, None, 100.0, 100.0),  # 1.0
         _lane("WB02", 2, "EN-001-0001", "M3", 50.0, 100.0),  # 0.5 / 1.0 = 0.5
@@ -296,14 +296,14 @@ def test_inhibition_replicate_lanes_averaged_and_non_evaluable_ignored():
         _adwb(
             [
                 ("A", "BASELINE", 2.0, "Y"),
-                ("A", "BASELINE", 4.0, "Y"),  # baseline mean 3.0
-                ("A", "M3", 1.5, "Y"),
+                ("A", "BASELINE", 8.0, "Y"),  # geometric mean 4.0 (arithmetic 5.0)
+                ("A", "M3", 2.0, "Y"),
                 ("A", "M3", np.nan, "N"),  # not evaluable: ignored
             ]
         )
     )
-    # 100 * (1 - 1.5 / 3.0) = 50
-    assert out.loc[0, ["BASE", "NLANES", "INHIB_PCT"]].tolist() == [3.0, 1, 50.0]
+    # 100 * (1 - 2.0 / 4.0) = 50
+    assert out.loc[0, ["BASE", "NLANES", "INHIB_PCT"]].tolist() == [4.0, 1, 50.0]
 
 
 def test_inhibition_without_evaluable_baseline_is_nan_with_reason():

@@ -45,7 +45,7 @@ import pandas as pd
 from helpers.data.schemas import source_file_name
 from helpers.data.validation import EXCLUDING_RULES, concat_qc, derive_qc_exclusions, derive_qc_rows
 from helpers.endpoints import pfs_sensitivity, recist, survival
-from helpers.everolimus_nk import flow, western
+from helpers.everolimus_nk import flow, western, western_qc
 from helpers.her2_ctc import ctc
 
 __all__ = [
@@ -764,7 +764,8 @@ def _ctc_datasets(
 
 def _western(t: Mapping[str, pd.DataFrame], trial: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     wb = t["western_blot"]
-    result = western.derive_western(wb)
+    # a band at or below its membrane's LOD (3.3 x SD of the exported background) is undetectable
+    result = western.derive_western(wb, lod=western_qc.compute_band_lod(wb))
     first_row = pd.Series(wb.index, index=wb.index).groupby([wb["membrane_id"], wb["lane"]]).min()
     ex = result.exclusions
     rows = [

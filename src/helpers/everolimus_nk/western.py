@@ -73,6 +73,12 @@ _RAW_COLUMNS = (
     "intensity",
     "saturated",
 )
+#: Optional raw columns carried to ``adwb`` when present: the blood-draw date of the lane's
+#: sample (ADT) and the hours since the last everolimus dose (HRSLDOSE).
+_OPTIONAL_RAW = {"sample_date": "ADT", "hours_since_last_dose": "HRSLDOSE"}
+#: Optional raw columns used for QC (``western_qc``): per-band local background volume and the
+#: load of a calibrator lane relative to the standard load (a dilution series).
+_QC_RAW = ("calibrator_load",)
 _LANE_TYPES = ("sample", "calibrator")
 _BAND_NAMES = {"p_rpS6": "PRPS6", "total_rpS6": "TRPS6", "loading_control": "LOADCTL"}
 ADWB_COLUMNS = [
@@ -155,8 +161,9 @@ def _check_raw(wb: pd.DataFrame) -> pd.DataFrame:
 
 def _lane_table(wb: pd.DataFrame) -> pd.DataFrame:
     """One row per membrane + lane with the three band volumes and saturation flags."""
-    ident = wb[["membrane_id", "lane", "lane_type", "subject_id", "visit"]].copy()
-    for col in ("subject_id", "visit"):
+    extra = [c for c in (*_OPTIONAL_RAW, *_QC_RAW) if c in wb.columns]
+    ident = wb[["membrane_id", "lane", "lane_type", "subject_id", "visit", *extra]].copy()
+    for col in ("subject_id", "visit", *extra):
         ident[col] = ident[col].astype(object).where(ident[col].notna(), None)
     per_lane = ident.groupby(["membrane_id", "lane"], sort=True).nunique(dropna=False)
     if (per_lane > 1).any(axis=None):
@@ -179,11 +186,11 @@ def _lane_table(wb: pd.DataFrame) -> pd.DataFrame:
     return lanes.join(values).join(sat).sort_index()
 
 
-def _lane_ratio(lanes: pd.DataFrame, threshold: float) -> pd.Series:
+def _lane_ratio(lanes: pd.DataFrame, thr_p, thr_t) -> pd.Series:
     """p-rpS6 / total rpS6; 0 when p-rpS6 is undetectable; NaN when total is undetectable."""
-    total = lanes["TRPS6"].where(lanes["TRPS6"] > threshold)
+    total = lanes["TRPS6"].where(lanes["TRPS6"] > thr_t)
     ratio = lanes["PRPS6"] / total
-    return ratio.mask((lanes["PRPS6"] <= threshold) & total.notna(), 0.0)
+    return ratio.mask((lanes["PRPS6"] <= thr_p) & total.notna(), 0.0)
 
 
 def _no_calibrator_rules(index: pd.Index) -> pd.DataFrame:
@@ -196,7 +203,22 @@ def _no_calibrator_rules(index: pd.Index) -> pd.DataFrame:
     )
 
 
-def _lane_rules(lanes: pd.DataFrame, threshold: float) -> pd.DataFrame:
+def _thresholds(lanes: pd.DataFrame, floor: float, lod: pd.DataFrame | None):
+    """Undetectable thresholds of the p-rpS6 and total-rpS6 bands per lane (Series)."""
+    membrane = lanes.index.get_level_values("membrane_id")
+    out = []
+    for band in ("p_rpS6", "total_rpS6"):
+        thr = pd.Series(floor, index=lanes.index, dtype=float)
+        if lod is not None:
+            validate_frame(lod, "lod", ["MEMBRANE", "BAND", "LOD"])
+            per = lod[lod["BAND"].eq(band)].set_index("MEMBRANE")["LOD"]
+            values = pd.Series(membrane.map(per), index=lanes.index, dtype=float)
+            thr = np.maximum(thr, values.fillna(floor))
+        out.append(thr)
+    return out[0], out[1]
+
+
+def _lane_rules(lanes: pd.DataFrame, threshold) -> pd.DataFrame:
     """Long table (lane index, RULE, REASON) of the lane-level reasons for non-evaluability."""
     missing = lanes["PRPS6"].isna() | lanes["TRPS6"].isna()
     saturated = lanes["SAT_PRPS6"] | lanes["SAT_TRPS6"]
@@ -231,7 +253,12 @@ def _calibrators(lanes: pd.DataFrame, evaluable: pd.Series) -> tuple[pd.Series, 
     """Calibrator ratio per membrane and the membranes without a usable one."""
     membranes = lanes.index.get_level_values("membrane_id").unique()
     is_cal = lanes["lane_type"].eq("calibrator")
-    cal_ratio = lanes.loc[is_cal & evaluable, "RATIO"].groupby(level="membrane_id").mean()
+    if "calibrator_load" in lanes.columns:  # a dilution series: normalise on full-load lanes
+        load = pd.to_numeric(lanes["calibrator_load"], errors="coerce")
+        is_cal = is_cal & (load.isna() | load.eq(1.0))
+    cal_ratio = (
+        lanes.loc[is_cal & evaluable, "RATIO"].groupby(level="membrane_id").agg(_geometric_mean)
+    )
     cal_ratio = cal_ratio.reindex(membranes)
     n_cal = is_cal.groupby(level="membrane_id").sum().reindex(membranes, fill_value=0)
     reasons = {}
@@ -265,15 +292,17 @@ def derive_western(
     wb: pd.DataFrame,
     loading_cv_max: float = LOADING_CV_MAX_DEFAULT,
     undetectable_threshold: float = 0.0,
+    lod: pd.DataFrame | None = None,
 ) -> WesternResult:
     """Normalise rpS6 phosphorylation per lane and flag non-evaluable lanes (``adwb``).
 
     Method: per lane RATIO = p-rpS6 / total rpS6 (Taylor et al. 2013, normalisation to total
-    target protein); CALRATIO = mean RATIO of the evaluable calibrator lanes of the membrane;
-    NRATIO = RATIO / CALRATIO (inter-membrane normalisation to a common calibrator, Degasperi
-    et al. 2014). A sample lane is evaluable (EVALFL = "Y") when both ratio bands are present
-    and unsaturated, total rpS6 is above ``undetectable_threshold`` and its membrane has a
-    usable calibrator (CALRATIO > 0). p-rpS6 at or below the threshold gives RATIO = NRATIO = 0
+    target protein); CALRATIO = geometric mean RATIO of the evaluable full-load calibrator lanes
+    of the membrane; NRATIO = RATIO / CALRATIO (inter-membrane normalisation to a common
+    calibrator, Degasperi et al. 2014). A sample lane is evaluable (EVALFL = "Y") when both
+    ratio bands are present and unsaturated, total rpS6 is above ``undetectable_threshold`` (or
+    the membrane's LOD) and its membrane has a usable calibrator (CALRATIO > 0). p-rpS6 at or
+    below the threshold gives RATIO = NRATIO = 0
     with UNDETFL = "Y" (valid "below detection" result). See the module docstring for the
     rationale of each rule and of the loading check.
 
@@ -287,6 +316,10 @@ def derive_western(
         deviations set LOADFL = "Y" (a flag, not an exclusion).
     undetectable_threshold : float, default 0.0
         Background-subtracted volume at or below which a band counts as undetectable.
+    lod : pandas.DataFrame, optional
+        Limit of detection per membrane and band (``MEMBRANE, BAND, LOD``;
+        :func:`helpers.everolimus_nk.western_qc.compute_band_lod`); where given, a band at or
+        below its membrane's LOD (or ``undetectable_threshold`` if higher) is undetectable.
 
     Returns
     -------
@@ -295,7 +328,9 @@ def derive_western(
         MEMBRANE, LANE, PRPS6, TRPS6, LOADCTL, RATIO (also shown for non-evaluable lanes when
         computable), CALRATIO, NRATIO (NaN unless evaluable), SATFL, UNDETFL (None if the
         p-rpS6 band is missing), LOADFL (None when the loading control is missing/saturated),
-        EVALFL. ``exclusions``: USUBJID, AVISIT, MEMBRANE, LANE, RULE, REASON.
+        EVALFL; then ADT (sample date) and HRSLDOSE (hours since the last dose), NaT/NaN when
+        the raw table lacks ``sample_date`` / ``hours_since_last_dose``. ``exclusions``:
+        USUBJID, AVISIT, MEMBRANE, LANE, RULE, REASON.
 
     References
     ----------
@@ -306,9 +341,10 @@ def derive_western(
     threshold = _check_number(undetectable_threshold, "undetectable_threshold", 0.0, strict=False)
     lanes = _lane_table(_check_raw(wb))
 
-    undetected = lanes["PRPS6"] <= threshold
-    lanes = lanes.assign(RATIO=_lane_ratio(lanes, threshold))
-    rules = _lane_rules(lanes, threshold)
+    thr_p, thr_t = _thresholds(lanes, threshold, lod)
+    undetected = lanes["PRPS6"] <= thr_p
+    lanes = lanes.assign(RATIO=_lane_ratio(lanes, thr_p, thr_t))
+    rules = _lane_rules(lanes, thr_t)
     lane_ok = ~lanes.index.isin(rules.index.unique())
     cal_ratio, bad_membranes = _calibrators(lanes, pd.Series(lane_ok, index=lanes.index))
 
@@ -335,9 +371,15 @@ def derive_western(
             "lane": "LANE",
             "subject_id": "USUBJID",
             "visit": "AVISIT",
+            **_OPTIONAL_RAW,
         }
     )
-    adwb = out.loc[sample, ADWB_COLUMNS].reset_index(drop=True)
+    for col in _OPTIONAL_RAW.values():  # always present: NaT/NaN when the export lacks them
+        if col not in out.columns:
+            out[col] = np.nan
+    adwb = out.loc[sample, [*ADWB_COLUMNS, *_OPTIONAL_RAW.values()]].reset_index(drop=True)
+    adwb["ADT"] = pd.to_datetime(adwb["ADT"])
+    adwb["HRSLDOSE"] = pd.to_numeric(adwb["HRSLDOSE"]).astype(float)
     return WesternResult(adwb, _exclusions(lanes, rules, bad_membranes))
 
 
@@ -375,8 +417,10 @@ def compute_rps6_inhibition(
 ) -> pd.DataFrame:
     """Percent inhibition of rpS6 phosphorylation from baseline, per patient and visit.
 
-    Method: per patient and visit, AVAL = mean NRATIO of the evaluable lanes (replicate lanes,
-    possibly on different membranes, are averaged after calibrator normalisation); BASE = the
+    Method: per patient and visit, AVAL = geometric mean NRATIO of the evaluable lanes
+    (replicate lanes, possibly on different membranes, are averaged on the log scale after
+    calibrator normalisation, the scale on which ratios are analysed; a replicate with
+    undetectable p-rpS6, NRATIO 0, makes AVAL 0, i.e. 100 % inhibition, an upper bound); BASE = the
     same at ``baseline_visit``; INHIB_PCT = 100 × (1 − AVAL / BASE). Positive values mean less
     phosphorylation than at baseline (mTORC1 inhibition), negative values an increase. When
     inhibition cannot be computed the row is kept with INHIB_PCT NaN and REASON saying why.
@@ -405,7 +449,7 @@ def compute_rps6_inhibition(
     if visits is not None and (isinstance(visits, str) or baseline_visit in visits):
         raise ValueError(f"visits must be a list of post-baseline visits, got {visits!r}")
     ok = adwb[adwb["EVALFL"] == "Y"]
-    means = ok.groupby(["USUBJID", "AVISIT"])["NRATIO"].agg(["mean", "size"])
+    means = ok.groupby(["USUBJID", "AVISIT"])["NRATIO"].agg(mean=_geometric_mean, size="size")
     grid = _visit_grid(adwb, baseline_visit, visits)
     if grid.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in INHIBITION_COLUMNS})
@@ -425,6 +469,16 @@ def compute_rps6_inhibition(
         _inhibition_reason(b, a) for b, a in zip(grid["BASE"], grid["AVAL"], strict=True)
     ]
     return grid[INHIBITION_COLUMNS]
+
+
+def _geometric_mean(values: pd.Series) -> float:
+    """Geometric mean of replicate ratios; 0 when a replicate is undetectable (ratio 0)."""
+    v = values.to_numpy(dtype=float)
+    if len(v) == 0:
+        return math.nan
+    if (v <= 0).any():
+        return 0.0
+    return float(np.exp(np.mean(np.log(v))))
 
 
 def _visit_grid(adwb: pd.DataFrame, baseline_visit: str, visits) -> pd.DataFrame:

@@ -109,6 +109,21 @@ def _sample_days(rng: np.random.Generator, consent_gap: np.ndarray) -> np.ndarra
     )
 
 
+#: Days of the deliberately late month-3 samples of the demo (no random draw): one inside a
+#: +/-14-day window but after a 3.0-month landmark, one outside the window and after the landmark
+#: that follows the window's end; they show how the analysis lists such samples.
+_LATE_M3_DAYS = (101, 112)
+
+
+def _late_m3_samples(days: np.ndarray, course: Course, last_alive: np.ndarray) -> np.ndarray:
+    """Move the M3 sample of the first progression-free-at-day-150 patients to a later day."""
+    out = days.copy()
+    ok = np.flatnonzero((course.event_day > 150) & (last_alive > 150))
+    for k, day in zip(ok[: len(_LATE_M3_DAYS)], _LATE_M3_DAYS, strict=False):
+        out[k, 1] = day
+    return out
+
+
 def _gzmb_available(
     rng: np.random.Generator,
     days: np.ndarray,
@@ -236,7 +251,11 @@ def _pack_membranes(pi: np.ndarray, per_membrane: int) -> np.ndarray:
 
 
 def _wb_table(
-    rng: np.random.Generator, ids: np.ndarray, avail: np.ndarray, m: WesternBlotModel
+    rng: np.random.Generator,
+    ids: np.ndarray,
+    avail: np.ndarray,
+    m: WesternBlotModel,
+    sample_day: np.ndarray,
 ) -> pd.DataFrame:
     """Densitometry: p/total rpS6 ratio x membrane x lane effects; calibrator on lane 1."""
     n = len(ids)
@@ -262,7 +281,44 @@ def _wb_table(
     c_int = ref * c_load * mem_eff * _band_noise(rng, n_mem, m)
     saturated = np.zeros_like(s_int, dtype=bool)
     _flag_saturation_and_undetectable(rng, s_int, saturated, vi, log_ratio[pi, vi], m)
-    return _wb_frame(ids, pi, vi, membrane, lane, s_int, saturated, c_int)
+    frame = _wb_frame(ids, pi, vi, membrane, lane, s_int, saturated, c_int)
+    # the PBMC pellet of a lane comes from the visit's blood draw (same date as the plasma)
+    dates = dict(zip(zip(ids[pi], vi, strict=True), _iso(sample_day[pi, vi]), strict=True))
+    visit_index = {v: i for i, v in enumerate(_BIOMARKER_VISITS)}
+    frame["sample_date"] = [
+        dates.get((sid, visit_index.get(v))) if lt == "sample" else None
+        for sid, v, lt in zip(frame["subject_id"], frame["visit"], frame["lane_type"], strict=True)
+    ]
+    return frame
+
+
+def _wb_hours_since_dose(wb: pd.DataFrame, eot: pd.DataFrame) -> pd.DataFrame:
+    """Hours since the last everolimus intake of each sample lane (no random draw).
+
+    On treatment the draw is a pre-dose trough (24 h after the previous daily dose); after the
+    last dose, 24 h + 24 h per day since it; empty at baseline and on calibrator lanes.
+    """
+    last = pd.to_datetime(eot.set_index("subject_id")["date_last_dose"])
+    drawn = pd.to_datetime(wb["sample_date"])
+    stop = wb["subject_id"].map(last)
+    days_after = (drawn - stop).dt.days
+    hours = np.where(days_after.fillna(-1) > 0, 24.0 + 24.0 * days_after.fillna(0), 24.0)
+    keep = wb["lane_type"].eq("sample") & wb["visit"].ne("BASELINE")
+    out = wb.copy()
+    out["hours_since_last_dose"] = np.where(keep, hours, np.nan)
+    out["calibrator_load"] = np.where(out["lane_type"].eq("calibrator"), 1.0, np.nan)
+    out["background"] = _wb_background(out)
+    return _frame(TABLE_COLUMNS[TRIAL_EVEROLIMUS]["western_blot"], out)
+
+
+def _wb_background(wb: pd.DataFrame) -> np.ndarray:
+    """Local background volume of each band: 1 % of the band's reference intensity x a
+    deterministic +/-25 % lane pattern (no random draw, so the cohort's other values are
+    unchanged)."""
+    bands = ("p_rpS6", "total_rpS6", "loading_control")
+    ref = dict(zip(bands, WB_MODEL.band_reference_intensity, strict=True))
+    pattern = 1.0 + 0.25 * np.sin(1.7 * wb["lane"].to_numpy(float) + 0.9 * np.arange(len(wb)))
+    return np.round(0.01 * wb["band"].map(ref).to_numpy(float) * pattern, 1)
 
 
 def _band_noise(rng: np.random.Generator, n: int, m: WesternBlotModel) -> np.ndarray:
@@ -330,7 +386,7 @@ def _wb_frame(
     df = df.sort_values(["membrane", "lane"], kind="stable").reset_index(drop=True)
     df["membrane_id"] = [f"WB{k + 1:02d}" for k in df["membrane"]]
     df["intensity"] = np.round(df["intensity"].astype(float), 1)
-    return _frame(TABLE_COLUMNS[TRIAL_EVEROLIMUS]["western_blot"], df)
+    return df
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,13 +437,17 @@ def simulate_everolimus_nk(rng: np.random.Generator, scale: float = 1) -> dict[s
     course = _draw_everolimus_course(rng, z, EVEROLIMUS_COURSE)
     clin = _simulate_clinical(rng, TRIAL_EVEROLIMUS, ids, start, chars["sites"], course, scale)
     days = _sample_days(rng, start - incl)
+    days = _late_m3_samples(days, course, np.array([t.last_alive for t in clin.timelines]))
     last_alive = np.array([t.last_alive for t in clin.timelines])
     progressed = np.array([t.pd_observed for t in clin.timelines]) & (course.pd_day < days[:, 2])
     avail = _gzmb_available(rng, days, last_alive, progressed, g)
     tables = {"patients": _patients_table(chars, ids, incl, start), **clin.tables}
     tables["granzyme_b"] = _gzmb_table(ids, start, days, avail, log_gzmb, g)
     tables["nk_flow"] = _flow_table(rng, ids, start, days, avail, FLOW_MODEL)
-    tables["western_blot"] = _wb_table(rng, ids, avail, WB_MODEL)
+    tables["western_blot"] = _wb_table(rng, ids, avail, WB_MODEL, start[:, None] + days)
+    tables["western_blot"] = _wb_hours_since_dose(
+        tables["western_blot"], tables["end_of_treatment"]
+    )
     return _sorted(tables)
 
 

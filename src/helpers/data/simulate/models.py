@@ -126,9 +126,13 @@ TABLE_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
             "lane_type",
             "subject_id",
             "visit",
+            "sample_date",
+            "hours_since_last_dose",
             "band",
             "intensity",
             "saturated",
+            "background",
+            "calibrator_load",
         ),
     },
 }

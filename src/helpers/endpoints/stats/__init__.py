@@ -38,6 +38,13 @@ from helpers.endpoints.stats.association import (
     compute_mann_whitney,
     compute_spearman_bootstrap,
 )
+from helpers.endpoints.stats.censored import (
+    METHOD_TOBIT_GMR,
+    CensoredNormalFit,
+    compute_censored_gmr,
+    compute_censored_normal_fit,
+    compute_conventional_fe_cov,
+)
 from helpers.endpoints.stats.cluster import (
     METHOD_CLUSTER_BOOTSTRAP,
     auc_mann_whitney,
@@ -73,14 +80,19 @@ __all__ = [
     "METHOD_MIXED_DIFF",
     "METHOD_PAIRED",
     "METHOD_ROC",
+    "METHOD_TOBIT_GMR",
     "BlandAltmanResult",
+    "CensoredNormalFit",
     "DiagnosticAccuracyResult",
     "RocResult",
     "auc_mann_whitney",
     "cohen_kappa_binary",
     "compute_bland_altman",
+    "compute_censored_gmr",
+    "compute_censored_normal_fit",
     "compute_cluster_bootstrap",
     "compute_cohen_kappa",
+    "compute_conventional_fe_cov",
     "compute_cross_table",
     "compute_descriptives",
     "compute_diagnostic_accuracy",

@@ -25,6 +25,7 @@ from helpers.endpoints.stats._common import (
     _table,
     _WalshAverages,
 )
+from helpers.endpoints.stats.censored import compute_conventional_fe_cov
 
 # Above these sizes the exact rank distributions are replaced by their normal approximation when
 # choosing the order statistics of a Hodges–Lehmann CI (exact enumeration becomes slow).
@@ -296,8 +297,10 @@ def compute_mixed_model(
     subjects missing later visits stay in the model (valid under missing-at-random). Visits are
     ordered by the categories of a categorical ``visit_col``, otherwise alphabetically. With
     ``log=True`` y = log(value) and each beta is back-transformed to a ratio of geometric means
-    vs the reference visit. CIs and p-values are Wald (normal) as reported by statsmodels, which
-    is somewhat anti-conservative with 10–40 subjects.
+    vs the reference visit. CIs and p-values are Wald (normal) with the fixed-effect covariance
+    (X'V^-1X)^-1 at the REML variances, as lme4, nlme and SAS report it
+    (:func:`helpers.endpoints.stats.censored.compute_conventional_fe_cov`); Wald intervals are
+    somewhat anti-conservative with 10–40 subjects.
 
     Convergence warnings from statsmodels are caught explicitly and written to ``note`` (other
     warnings are passed on).
@@ -371,7 +374,15 @@ def compute_mixed_model(
     if not result.converged:
         notes.append("optimiser did not converge")
     note = "; ".join(dict.fromkeys(notes))
-    ci = np.asarray(result.conf_int(alpha=1 - ci_level))
+    # lme4/nlme/SAS fixed-effect covariance (X'V^-1X)^-1 at the REML variances; statsmodels'
+    # bse_fe (inverse full information) is slightly wider on unbalanced data
+    tau2 = float(np.asarray(result.cov_re)[0, 0])
+    cov = compute_conventional_fe_cov(exog, data[subject_col].to_numpy(), tau2, result.scale)
+    fe = np.asarray(result.fe_params, dtype=float)
+    se = np.sqrt(np.diag(cov))
+    z = sps.norm.ppf(0.5 + ci_level / 2)
+    ci = np.column_stack([fe - z * se, fe + z * se])
+    pvalues = 2 * sps.norm.sf(np.abs(fe / se))
     transform = np.exp if log else (lambda v: v)
     label = parameter or value_col
     rows = []
@@ -384,7 +395,7 @@ def compute_mixed_model(
             ci_level,
             METHOD_MIXED if log else METHOD_MIXED_DIFF,
             n=int(data.loc[visits == visit, subject_col].nunique()),
-            p_value=result.pvalues[k],
+            p_value=pvalues[k],
             note=note,
         )
         rows.append({"visit": visit, **row})
