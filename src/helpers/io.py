@@ -7,12 +7,17 @@ row number a person sees in a spreadsheet (header = row 1, first record = row 2)
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import difflib
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 RAW_SUFFIXES = (".csv", ".xlsx")
@@ -25,7 +30,17 @@ SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "helpers"}
 
 
 class RawFileError(ValueError):
-    """A raw data file is missing, ambiguous or unreadable."""
+    """A raw data file is missing, ambiguous or unreadable; the message says what to do."""
+
+
+#: Encodings tried in turn: UTF-8 (a BOM is dropped), then Windows-1252, the default of Excel
+#: "CSV (separator)" exports on Western-European Windows (accents in free text).
+ENCODINGS = ("utf-8-sig", "cp1252")
+#: Column separators recognised in a CSV header line (Excel writes ";" where "," is the decimal).
+DELIMITERS = (",", ";", "\t", "|")
+#: Contract kinds whose cells are numbers (decimal commas are converted only there).
+NUMERIC_KINDS = frozenset({"int", "float"})
+_DECIMAL_COMMA = re.compile(r"^[+-]?[0-9]*,[0-9]+$")
 
 
 def find_table_file(trial_dir: Path, table: str) -> Path | None:
@@ -34,38 +49,301 @@ def find_table_file(trial_dir: Path, table: str) -> Path | None:
     found = [path for path in candidates if path.is_file()]
     if len(found) > 1:
         raise RawFileError(
-            f"Both {found[0].name} and {found[1].name} exist in {trial_dir}: keep exactly one."
+            f"Table {table!r} is given twice in {trial_dir}: both {found[0].name} and "
+            f"{found[1].name} exist. Keep exactly one (move the other out of the folder): the "
+            "pipeline does not guess which export is current."
         )
     return found[0] if found else None
 
 
-def load_raw_table(path: Path) -> pd.DataFrame:
-    """Read one raw CSV/XLSX table as text, index = spreadsheet row number (header is row 1)."""
+def load_raw_table(
+    path: Path, kinds: Mapping[str, str] | None = None, table: str | None = None
+) -> pd.DataFrame:
+    """Read one raw CSV/XLSX table as text, as a site sends it.
+
+    Cells become the text form the data contract accepts, *before* any validation: Excel date
+    cells ``YYYY-MM-DD`` (a time other than midnight is kept, so the contract refuses it), whole
+    numbers without ``.0``, other numbers in their shortest exact form, Excel booleans ``Y``/``N``
+    in ``yn`` columns. CSV files are decoded as UTF-8 (with or without BOM), else Windows-1252;
+    the separator is read off the header line (``,`` ``;`` tab ``|``); with a separator other
+    than ``,``, decimal commas (``12,5``) are converted in the columns ``kinds`` declares
+    numeric (``int``/``float``) only. Blank lines are skipped.
+
+    Parameters
+    ----------
+    path : Path
+        ``.csv`` or ``.xlsx`` file (first sheet, or the sheet named like the table).
+    kinds : mapping of str to str, optional
+        Column → contract kind (``str``, ``int``, ``float``, ``date``, ``yn``, ``codes``), e.g.
+        from :func:`helpers.data.schemas.raw_column_kinds`.
+    table : str, optional
+        Table name used in messages (default: the file stem).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text cells (``NaN`` when empty); index ``row`` = the file line (CSV) or sheet row (XLSX)
+        of each record, header = 1, also after blank lines. ``attrs``: ``source`` (path),
+        ``sha256`` (of the bytes read) and ``format`` (``type``, ``encoding``, ``delimiter``,
+        ``decimal``, ``sheet``, ``decimal_commas_converted``).
+
+    Raises
+    ------
+    RawFileError
+        Unsupported type, undecodable bytes (byte offset and line), empty file or header without
+        records, a title or merged header row, empty or duplicated column names, a record with
+        more cells than the header: each naming the file, the table and the fix.
+    """
+    path = Path(path)
+    table = table or path.stem
+    kinds = dict(kinds or {})
     if path.suffix == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        data = path.read_bytes()
+        rows, fmt = _read_csv_rows(data, path, table)
     elif path.suffix == ".xlsx":
-        df = pd.read_excel(path, dtype=str, keep_default_na=False, na_values=[""])
+        data = path.read_bytes()
+        rows, fmt = _read_xlsx_rows(path, table, kinds)
     else:
         raise RawFileError(f"{path}: unsupported file type; use one of {RAW_SUFFIXES}.")
-    df.columns = [str(c).strip() for c in df.columns]
-    df.index = pd.RangeIndex(2, len(df) + 2, name="row")
+    df = _frame_from_rows(rows, path, table)
+    if fmt["type"] == "csv" and fmt["delimiter"] != ",":
+        converted = 0
+        for column, kind in kinds.items():
+            if kind in NUMERIC_KINDS and column in df.columns:
+                cells = df[column]
+                hit = cells.fillna("").str.fullmatch(_DECIMAL_COMMA.pattern)
+                df.loc[hit, column] = cells[hit].str.replace(",", ".", regex=False)
+                converted += int(hit.sum())
+        fmt["decimal"] = "," if converted else "."
+        fmt["decimal_commas_converted"] = converted
     df.attrs["source"] = str(path)
+    df.attrs["sha256"] = hashlib.sha256(data).hexdigest()
+    df.attrs["format"] = fmt
     return df
 
 
-def load_raw_trial(raw_dir: Path, trial: str, tables: Iterable[str]) -> dict[str, pd.DataFrame]:
-    """Load every present table of one trial; absent tables are simply not in the result."""
+def _decode(data: bytes, path: Path, table: str) -> tuple[str, str]:
+    if b"\x00" in data[:4096]:
+        raise RawFileError(
+            f"{path} (table {table}): the file holds NUL bytes, i.e. it is UTF-16 (Excel "
+            "'Unicode text') or not a text file. Save it again as 'CSV UTF-8' or as .xlsx."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+        return text, "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    except UnicodeDecodeError as err:
+        utf8_error = err
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        pass
+    offset = utf8_error.start
+    line = data.count(b"\n", 0, offset) + 1
+    raise RawFileError(
+        f"{path} (table {table}): cannot be read as UTF-8 or Windows-1252: byte "
+        f"0x{data[offset]:02X} at byte offset {offset} (line {line}). Open the file in Excel and "
+        "save it as 'CSV UTF-8 (comma delimited)' or as .xlsx, then run again."
+    )
+
+
+def _sniff_delimiter(header: str) -> str:
+    """The separator of the header line: the candidate that splits it into the most cells."""
+    counts = {d: len(next(csv.reader([header], delimiter=d))) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+    return best if counts[best] > 1 else ","
+
+
+def _read_csv_rows(data: bytes, path: Path, table: str) -> tuple[list[tuple[int, list]], dict]:
+    text, encoding = _decode(data, path, table)
+    lines = text.splitlines(keepends=True)
+    header = next((line for line in lines if line.strip()), "")
+    delimiter = _sniff_delimiter(header.rstrip("\r\n"))
+    reader = csv.reader(lines, delimiter=delimiter)
+    rows: list[tuple[int, list]] = []
+    previous = 0
+    try:
+        for cells in reader:
+            start, previous = previous + 1, reader.line_num
+            rows.append((start, cells))
+    except csv.Error as err:
+        raise RawFileError(
+            f"{path} (table {table}), line {previous + 1}: cannot be parsed as CSV ({err}). "
+            "Check the quotes on that line, or save the file again from Excel."
+        ) from None
+    fmt = {"type": "csv", "encoding": encoding, "delimiter": delimiter, "decimal": "."}
+    return rows, fmt
+
+
+def _xlsx_cell(value: object, kind: str) -> object:
+    """One Excel cell as the text the contract accepts (see :func:`load_raw_table`)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return ("Y" if value else "N") if kind == "yn" else str(value).upper()
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(value, ".15g")
+    return str(value)
+
+
+def _read_xlsx_rows(
+    path: Path, table: str, kinds: Mapping[str, str]
+) -> tuple[list[tuple[int, list]], dict]:
+    from openpyxl import load_workbook  # local: only .xlsx needs it
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError) as err:
+        raise RawFileError(
+            f"{path} (table {table}): not a readable .xlsx workbook ({err}). Save it again from "
+            "Excel as 'Excel Workbook (.xlsx)'."
+        ) from None
+    try:
+        ws = wb[table] if table in wb.sheetnames else wb.worksheets[0]
+        raw = [(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
+        sheet = ws.title
+    finally:
+        wb.close()
+    header = next((cells for _, cells in raw if any(c is not None for c in cells)), [])
+    names = [str(c).strip() if c is not None else "" for c in header]
+    rows = [
+        (
+            i,
+            [
+                _xlsx_cell(v, kinds.get(names[j], "str") if j < len(names) else "str")
+                for j, v in enumerate(cells)
+            ],
+        )
+        for i, cells in raw
+    ]
+    return rows, {"type": "xlsx", "sheet": sheet, "encoding": None, "delimiter": None}
+
+
+def _is_blank(cells: list) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+def _frame_from_rows(rows: list[tuple[int, list]], path: Path, table: str) -> pd.DataFrame:
+    """Header = first non-blank row; blank rows dropped; index = file line / sheet row."""
+    rows = [(line, cells) for line, cells in rows if not _is_blank(cells)]
+    if not rows:
+        raise RawFileError(
+            f"{path} (table {table}): the file is empty. Export the {table} table again with its "
+            "header row, or remove the file if the trial has no such table."
+        )
+    head_line, header = rows[0]
+    names = [("" if c is None else str(c)).strip() for c in header]
+    while names and not names[-1]:
+        names.pop()
+    body = rows[1:]
+    if not body:
+        raise RawFileError(
+            f"{path} (table {table}): only a header row (line {head_line}), no records. "
+            f"Export the {table} table again with its records, or remove the file if the trial "
+            "has none."
+        )
+    width = max(_last_filled(cells) for _, cells in body)
+    filled = sum(bool(n) for n in names)
+    if filled <= 1 < width:
+        raise RawFileError(
+            f"{path} (table {table}), line {head_line}: the first row holds "
+            f"{filled} name ({names[0] if names else ''!r}) but the records have up to {width} "
+            "cells: it is a title or merged header row. Delete it so that the column names "
+            "(docs/data_dictionary.md) are the first row."
+        )
+    problems = []
+    empty = [j + 1 for j, n in enumerate(names) if not n]
+    if empty:
+        problems.append(
+            f"column(s) {empty} of the header row (line {head_line}) have no name: a merged or "
+            "blank header cell; give every column its data-dictionary name"
+        )
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
+    if dupes:
+        problems.append(f"column name(s) {dupes} appear more than once in the header row")
+    long_rows = [
+        line
+        for line, cells in body
+        if len(cells) > len(names) and not _is_blank(cells[len(names) :])
+    ]
+    if long_rows:
+        shown = ", ".join(map(str, long_rows[:10])) + (" ..." if len(long_rows) > 10 else "")
+        problems.append(
+            f"line(s) {shown} have more cells than the {len(names)} column names of the header "
+            "(an unquoted separator inside a value, or a missing column name)"
+        )
+    if problems:
+        raise RawFileError(f"{path} (table {table}): " + "; ".join(problems) + ".")
+    n = len(names)
+    records = [
+        [None if c is None or (isinstance(c, str) and not c.strip()) else c for c in cells[:n]]
+        + [None] * (n - len(cells))
+        for _, cells in body
+    ]
+    df = pd.DataFrame(records, columns=names, dtype=object)
+    df.index = pd.Index([line for line, _ in body], name="row")
+    return df.astype(object).where(df.notna(), np.nan)
+
+
+def _last_filled(cells: list) -> int:
+    """Number of cells up to and including the last non-blank one."""
+    for j in range(len(cells), 0, -1):
+        c = cells[j - 1]
+        if c is not None and not (isinstance(c, str) and not c.strip()):
+            return j
+    return 0
+
+
+def load_raw_trial(
+    raw_dir: Path,
+    trial: str,
+    tables: Iterable[str] | Mapping[str, Mapping[str, str]],
+) -> dict[str, pd.DataFrame]:
+    """Load every present table of one trial; absent tables are simply not in the result.
+
+    ``tables`` lists the table names, or maps each to its column kinds (see
+    :func:`load_raw_table`; :func:`helpers.data.schemas.raw_column_kinds`). Every unreadable file
+    of the trial is reported at once (one :class:`RawFileError`).
+    """
     trial_dir = Path(raw_dir) / trial
     if not trial_dir.is_dir():
-        raise RawFileError(
-            f"No folder {trial_dir}. Put the {trial} export there (see docs/data_dictionary.md) "
-            "or build the demo cohort with `python -m helpers.simulate`."
+        others = (
+            sorted(p.name for p in Path(raw_dir).iterdir() if p.is_dir())
+            if Path(raw_dir).is_dir()
+            else []
         )
-    out = {}
+        close = difflib.get_close_matches(trial, others, n=1)
+        hint = f" A folder {close[0]!r} exists: rename it to {trial!r}?" if close else ""
+        raise RawFileError(
+            f"No folder {trial_dir} for trial {trial}.{hint} Put the {trial} export there (see "
+            "docs/data_dictionary.md) or build the demo cohort with `python -m helpers.simulate`."
+        )
+    out, errors = {}, []
     for table in tables:
-        path = find_table_file(trial_dir, table)
-        if path is not None:
-            out[table] = load_raw_table(path)
+        kinds = tables[table] if isinstance(tables, Mapping) else None
+        try:
+            path = find_table_file(trial_dir, table)
+            if path is not None:
+                out[table] = load_raw_table(
+                    path, kinds if isinstance(kinds, Mapping) else None, table
+                )
+        except RawFileError as err:
+            errors.append(str(err))
+    if errors:
+        raise RawFileError(
+            f"{len(errors)} raw file(s) of {trial} cannot be read; nothing was written:\n"
+            + "\n".join(f"  - {e}" for e in errors)
+        )
     return out
 
 
