@@ -355,9 +355,25 @@ def load_manifest(raw_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def is_synthetic(raw_dir: Path) -> bool:
-    """True when the raw data are the simulated demo cohort."""
-    return bool(load_manifest(raw_dir).get("synthetic", False))
+def is_synthetic(raw_dir: Path, trial: str | None = None) -> bool:
+    """True when the raw data (of one trial folder, with ``trial``) are the simulated demo.
+
+    ``data/raw/manifest.json`` marks the demo cohort; its ``files`` (``"<trial>/<file>"`` →
+    SHA-256, written by the simulator) say which files it made. A trial folder counts as
+    synthetic while any of its table files is still a demo file (a half-replaced folder is not a
+    real export), and as real once none is: a real export of one trial next to the demo of the
+    other is labelled per trial. Without ``trial``, or with an older manifest without
+    ``files``, the flag applies to the whole raw folder.
+    """
+    manifest = load_manifest(raw_dir)
+    if not manifest.get("synthetic", False):
+        return False
+    files = manifest.get("files")
+    if trial is None or not isinstance(files, Mapping):
+        return True
+    trial_dir = Path(raw_dir) / trial
+    present = sorted(p for p in trial_dir.glob("*") if p.suffix in RAW_SUFFIXES and p.is_file())
+    return any(files.get(f"{trial}/{p.name}") == sha256_file(p) for p in present)
 
 
 def sha256_file(path: Path) -> str:
@@ -405,6 +421,23 @@ def write_csv_tables(tables: Mapping[str, pd.DataFrame], trial_dir: Path) -> lis
         df.to_csv(path, index=False, lineterminator="\n")
         paths.append(path)
     return paths
+
+
+def write_raw_cohort(
+    tables_by_trial: Mapping[str, Mapping[str, pd.DataFrame]],
+    manifest: Mapping[str, Any],
+    raw_dir: Path,
+) -> Path:
+    """Write a simulated cohort: ``<raw_dir>/<trial>/<table>.csv`` and ``manifest.json``.
+
+    The manifest gains ``files`` (``"<trial>/<file>"`` → SHA-256 of each CSV written), which
+    :func:`is_synthetic` uses to label each trial folder. Returns the manifest path.
+    """
+    files = {}
+    for trial, tables in tables_by_trial.items():
+        for path in write_csv_tables(tables, Path(raw_dir) / trial):
+            files[f"{trial}/{path.name}"] = sha256_file(path)
+    return write_json({**manifest, "files": files}, Path(raw_dir) / MANIFEST)
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> Path:
