@@ -13,7 +13,9 @@ import difflib
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -445,6 +447,170 @@ def write_parquet(df: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     df.reset_index(drop=True).to_parquet(path, index=False, engine="pyarrow", compression="snappy")
     return path
+
+
+class StaleDataError(RuntimeError):
+    """The processed datasets do not match the current raw files (or were never written)."""
+
+
+@dataclass(frozen=True)
+class OutputStage:
+    """Where data preparation builds its next output set before swapping it in.
+
+    ``processed`` and ``tables`` are staging folders next to the live ``processed_dir`` and
+    ``tables_dir`` (same file system, so the swap is a rename); write the notebook's tables with
+    ``save_table(df, notebook, name, stage.tables)`` and its datasets with
+    :func:`write_staged_datasets`, then :func:`commit_outputs`.
+    """
+
+    processed_dir: Path
+    tables_dir: Path
+    notebook: str
+
+    @property
+    def processed(self) -> Path:
+        return self.processed_dir.with_name(self.processed_dir.name + ".staging")
+
+    @property
+    def tables(self) -> Path:
+        return self.tables_dir.with_name(self.tables_dir.name + ".staging")
+
+
+def stage_outputs(processed_dir: Path, tables_dir: Path, notebook: str) -> OutputStage:
+    """Start an output set: clear staging folders left by an interrupted run (never live data)."""
+    stage = OutputStage(Path(processed_dir), Path(tables_dir), notebook)
+    for folder in (stage.processed, stage.tables):
+        if folder.exists():
+            shutil.rmtree(folder)
+    return stage
+
+
+def write_staged_datasets(
+    stage: OutputStage, datasets: Mapping[str, pd.DataFrame]
+) -> dict[str, str]:
+    """Write ``{"<trial>/<name>.parquet": df}`` into the staging folder; returns their SHA-256."""
+    return {
+        name: sha256_file(write_parquet(df, stage.processed / name))
+        for name, df in datasets.items()
+    }
+
+
+def commit_outputs(stage: OutputStage, manifest: Mapping[str, Any]) -> None:
+    """Swap the staged datasets, tables and ``manifest`` in for the previous set, as one set.
+
+    Until this call nothing live has changed, so a failure while deriving or writing leaves the
+    previous complete set (datasets, tables, manifest) as it was. The swap renames the live
+    folders aside, renames the staged ones in and only then deletes the old ones (rolled back if
+    a rename fails). Datasets of the previous set that the new one lacks (a raw table was
+    removed) are gone with it. Files the pipeline does not write (``README.md``) are kept.
+    """
+    write_json(dict(manifest), stage.processed / MANIFEST)
+    live_tables = stage.tables_dir / stage.notebook
+    staged_tables = stage.tables / stage.notebook
+    staged_tables.mkdir(parents=True, exist_ok=True)
+    for keep in ("README.md",):
+        if (stage.processed_dir / keep).is_file():
+            shutil.copy2(stage.processed_dir / keep, stage.processed / keep)
+    pairs = [(staged_tables, live_tables), (stage.processed, stage.processed_dir)]
+    moved: list[tuple[Path, Path, Path | None]] = []
+    try:
+        for staged, live in pairs:
+            old = live.with_name(live.name + ".old") if live.exists() else None
+            if old is not None:
+                if old.exists():
+                    shutil.rmtree(old)
+                live.rename(old)
+            live.parent.mkdir(parents=True, exist_ok=True)
+            staged.rename(live)
+            moved.append((staged, live, old))
+    except OSError:
+        for staged, live, old in reversed(moved):
+            live.rename(staged)
+            if old is not None:
+                old.rename(live)
+        raise
+    for _, _, old in moved:
+        if old is not None:
+            shutil.rmtree(old)
+    shutil.rmtree(stage.tables, ignore_errors=True)
+
+
+def hash_raw_folder(raw_dir: Path, trial: str) -> dict[str, str]:
+    """SHA-256 of every raw table file (``.csv``/``.xlsx``) of one trial folder, by
+    ``"<trial>/<file>"``."""
+    folder = Path(raw_dir) / trial
+    return {
+        f"{trial}/{p.name}": sha256_file(p)
+        for p in sorted(folder.glob("*"))
+        if p.is_file() and p.suffix in RAW_SUFFIXES
+    }
+
+
+def describe_raw_inputs(
+    raw_dir: Path, raw: Mapping[str, Mapping[str, pd.DataFrame]]
+) -> dict[str, Any]:
+    """Provenance of the raw folders, for the processed manifest.
+
+    Returns ``raw_files`` (every table file of each loaded trial folder → SHA-256, the hash of the
+    bytes actually read for loaded tables: what :func:`validate_processed_current` compares),
+    ``raw_formats`` (per loaded file: type, encoding, delimiter, decimal, sheet) and
+    ``synthetic_by_trial``.
+    """
+    files: dict[str, str] = {}
+    formats: dict[str, Any] = {}
+    for trial, tables in raw.items():
+        files.update(hash_raw_folder(raw_dir, trial))
+        for df in tables.values():
+            name = f"{trial}/{Path(df.attrs['source']).name}"
+            if "sha256" in df.attrs:
+                files[name] = df.attrs["sha256"]
+            formats[name] = df.attrs.get("format", {})
+    return {
+        "raw_files": dict(sorted(files.items())),
+        "raw_formats": dict(sorted(formats.items())),
+        "synthetic_by_trial": {t: is_synthetic(raw_dir, t) for t in raw},
+    }
+
+
+def validate_processed_current(processed_dir: Path, raw_dir: Path, trial: str) -> None:
+    """Stop an analysis whose processed data do not match the current raw files of ``trial``.
+
+    Compares the SHA-256 recorded by data preparation (``raw_files`` and ``outputs`` of
+    ``<processed_dir>/manifest.json``) with the raw table files now in ``<raw_dir>/<trial>`` and
+    the trial's datasets on disk.
+
+    Raises
+    ------
+    StaleDataError
+        "processed data are stale: run 00_data_preparation", with the files that changed,
+        appeared or disappeared.
+    """
+    fix = "processed data are stale: run 00_data_preparation"
+    path = Path(processed_dir) / MANIFEST
+    if not path.is_file():
+        raise StaleDataError(f"{fix} ({path} does not exist).")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if "raw_files" not in manifest:
+        raise StaleDataError(f"{fix} ({path} was written by an older version).")
+    prefix = f"{trial}/"
+    recorded = {k: v for k, v in manifest["raw_files"].items() if k.startswith(prefix)}
+    current = hash_raw_folder(raw_dir, trial)
+    changes = [
+        f"{k} changed"
+        for k in sorted(recorded.keys() & current.keys())
+        if recorded[k] != current[k]
+    ]
+    changes += [f"{k} is new" for k in sorted(current.keys() - recorded.keys())]
+    changes += [f"{k} was removed" for k in sorted(recorded.keys() - current.keys())]
+    for name, digest in sorted(manifest.get("outputs", {}).items()):
+        out = Path(processed_dir) / name
+        if name.startswith(prefix) and (not out.is_file() or sha256_file(out) != digest):
+            changes.append(f"{out} is not the file data preparation wrote")
+    if changes:
+        shown = "; ".join(changes[:5]) + (
+            f"; and {len(changes) - 5} more" if len(changes) > 5 else ""
+        )
+        raise StaleDataError(f"{fix} ({shown}).")
 
 
 def load_processed(processed_dir: Path, trial: str, name: str) -> pd.DataFrame:
