@@ -260,3 +260,20 @@ def test_absent_trial_folder_names_a_near_miss(site_raw: Path):
     (site_raw / HER2).rename(site_raw / "her2_ctc_tdm")
     with pytest.raises(io.RawFileError, match=r"No folder .* 'her2_ctc_tdm' exists: rename"):
         _load(site_raw, HER2)
+
+
+def test_excel_sep_line_and_quoted_line_breaks_keep_file_line_numbers(site_raw: Path):
+    path = site_raw / EVERO / "adverse_events.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.loc[df.index[0], "ae_term"] = "Fatigue\nsevere"  # a line break inside a quoted cell
+    df.loc[df.index[2], "grade"] = "9"
+    body = df.to_csv(index=False, sep=";", lineterminator="\r\n")
+    path.write_text("sep=;\r\n" + body, newline="")
+    raw = _load(site_raw, EVERO)["adverse_events"]
+    assert raw.attrs["format"]["delimiter"] == ";"
+    assert list(raw.index[:3]) == [3, 5, 6]  # sep line 1, header 2, first record spans 3-4
+    with pytest.raises(validation.DataValidationError) as info:
+        validation.validate_trial(_load(site_raw, EVERO), EVERO)
+    p = info.value.problems
+    hit = p[p["column"].eq("grade")].iloc[0]
+    assert (hit["file"], hit["row"], hit["value"]) == ("adverse_events.csv", 6, "9")

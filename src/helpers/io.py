@@ -16,6 +16,7 @@ import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -157,16 +158,21 @@ def _sniff_delimiter(header: str) -> str:
 
 def _read_csv_rows(data: bytes, path: Path, table: str) -> tuple[list[tuple[int, list]], dict]:
     text, encoding = _decode(data, path, table)
-    lines = text.splitlines(keepends=True)
-    header = next((line for line in lines if line.strip()), "")
-    delimiter = _sniff_delimiter(header.rstrip("\r\n"))
-    reader = csv.reader(lines, delimiter=delimiter)
+    header_at, header = next(
+        ((i, line) for i, line in enumerate(StringIO(text, newline=""), 1) if line.strip()),
+        (0, ""),
+    )
+    # Excel's "sep=;" first line names the separator; it is not part of the table.
+    hint = re.fullmatch(r'"?sep=(.)"?', header.strip())
+    delimiter = hint.group(1) if hint else _sniff_delimiter(header.rstrip("\r\n"))
+    reader = csv.reader(StringIO(text, newline=""), delimiter=delimiter)
     rows: list[tuple[int, list]] = []
     previous = 0
     try:
         for cells in reader:
             start, previous = previous + 1, reader.line_num
-            rows.append((start, cells))
+            if not (hint and start == header_at):
+                rows.append((start, cells))
     except csv.Error as err:
         raise RawFileError(
             f"{path} (table {table}), line {previous + 1}: cannot be parsed as CSV ({err}). "
@@ -480,8 +486,10 @@ def stage_outputs(processed_dir: Path, tables_dir: Path, notebook: str) -> Outpu
     """Start an output set: clear staging folders left by an interrupted run (never live data)."""
     stage = OutputStage(Path(processed_dir), Path(tables_dir), notebook)
     for folder in (stage.processed, stage.tables):
-        if folder.exists():
+        if folder.is_dir():
             shutil.rmtree(folder)
+        elif folder.exists():
+            folder.unlink()
     return stage
 
 
