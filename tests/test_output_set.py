@@ -15,6 +15,7 @@ import pytest
 
 from helpers import config, io
 from helpers.data import schemas
+from helpers.reporting import report
 
 NB = "00_data_preparation"
 TRIAL = "everolimus_nk"
@@ -135,3 +136,7 @@ def test_manifest_records_dialect_encoding_and_synthetic_per_file_and_trial(setu
     assert manifest["raw_formats"]["everolimus_nk/patients.csv"]["delimiter"] == ","
     # one re-saved file in a demo folder is not a real export: the folder stays synthetic
     assert manifest["synthetic_by_trial"] == {"her2_ctc_tdm1": True, "everolimus_nk": True}
+    inputs = report.collect_inputs(raw, manifest["raw_formats"]).set_index("file")
+    assert inputs.loc["everolimus_nk/granzyme_b.csv", "format"] == (
+        "encoding utf-8, delimiter ';', decimal ,"
+    )

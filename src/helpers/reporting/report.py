@@ -170,18 +170,30 @@ def collect_figures(figures_dir: Path, notebook: str) -> list[dict[str, str]]:
     return out
 
 
-def collect_inputs(raw_dir: Path) -> pd.DataFrame:
-    """Every raw input file with size and SHA-256 (columns: file, bytes, sha256)."""
+def collect_inputs(raw_dir: Path, formats: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Every raw input file with size, SHA-256 and, when data preparation recorded it, format.
+
+    ``formats``: ``raw_formats`` of the processed manifest (``"<trial>/<file>"`` → type,
+    encoding, delimiter, decimal, sheet). Columns: file, bytes, sha256, format.
+    """
+    formats = formats or {}
     rows = [
         {
-            "file": str(p.relative_to(raw_dir)),
+            "file": p.relative_to(raw_dir).as_posix(),
             "bytes": p.stat().st_size,
             "sha256": io.sha256_file(p),
         }
         for p in sorted(raw_dir.rglob("*"))
         if p.is_file() and p.suffix in {".csv", ".xlsx", ".json"}
     ]
-    return pd.DataFrame(rows, columns=["file", "bytes", "sha256"])
+    for row in rows:
+        fmt = formats.get(row["file"], {})
+        row["format"] = ", ".join(
+            f"{k} {fmt[k]!r}" if k == "delimiter" else f"{k} {fmt[k]}"
+            for k in ("encoding", "delimiter", "decimal", "sheet")
+            if fmt.get(k) is not None
+        )
+    return pd.DataFrame(rows, columns=["file", "bytes", "sha256", "format"])
 
 
 def package_versions() -> dict[str, str]:
@@ -451,7 +463,10 @@ def build_index(
     words = (
         f'<h2 id="documents">Word documents</h2><ul>{"".join(documents)}</ul>' if documents else ""
     )
-    inputs = collect_inputs(raw_dir) if raw_dir.is_dir() else pd.DataFrame()
+    processed_dir = shared.get("processed_dir")
+    processed = io.load_manifest(config.resolve_path(processed_dir, root)) if processed_dir else {}
+    formats = processed.get("raw_formats", {})
+    inputs = collect_inputs(raw_dir, formats) if raw_dir.is_dir() else pd.DataFrame()
     versions = pd.DataFrame(package_versions().items(), columns=["package", "version"])
     manifest = io.load_manifest(raw_dir)
     trial_labels = "".join(
