@@ -169,10 +169,14 @@ def _read_csv_rows(data: bytes, path: Path, table: str) -> tuple[list[tuple[int,
     rows: list[tuple[int, list]] = []
     previous = 0
     try:
-        for cells in reader:
-            start, previous = previous + 1, reader.line_num
-            if not (hint and start == header_at):
+        if '"' not in text:  # no quoted line breaks: record i starts on line i (fast path)
+            rows = list(enumerate(reader, 1))
+        else:
+            for cells in reader:
+                start, previous = previous + 1, reader.line_num
                 rows.append((start, cells))
+        if hint:
+            rows = [(line, cells) for line, cells in rows if line != header_at]
     except csv.Error as err:
         raise RawFileError(
             f"{path} (table {table}), line {previous + 1}: cannot be parsed as CSV ({err}). "
@@ -224,11 +228,12 @@ def _read_xlsx_rows(
         wb.close()
     header = next((cells for _, cells in raw if any(c is not None for c in cells)), [])
     names = [str(c).strip() if c is not None else "" for c in header]
+    column_kinds = [kinds.get(name, "str") for name in names]
     rows = [
         (
             i,
             [
-                _xlsx_cell(v, kinds.get(names[j], "str") if j < len(names) else "str")
+                _xlsx_cell(v, column_kinds[j] if j < len(names) else "str") or ""
                 for j, v in enumerate(cells)
             ],
         )
@@ -237,13 +242,13 @@ def _read_xlsx_rows(
     return rows, {"type": "xlsx", "sheet": sheet, "encoding": None, "delimiter": None}
 
 
-def _is_blank(cells: list) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+def _is_blank(cells: list[str]) -> bool:
+    return not (cells and (cells[0].strip() or "".join(cells).strip()))
 
 
 def _frame_from_rows(rows: list[tuple[int, list]], path: Path, table: str) -> pd.DataFrame:
     """Header = first non-blank row; blank rows dropped; index = file line / sheet row."""
-    rows = [(line, cells) for line, cells in rows if not _is_blank(cells)]
+    rows = [r for r in rows if r[1] and (r[1][0].strip() or "".join(r[1]).strip())]  # not blank
     if not rows:
         raise RawFileError(
             f"{path} (table {table}): the file is empty. Export the {table} table again with its "
@@ -260,9 +265,9 @@ def _frame_from_rows(rows: list[tuple[int, list]], path: Path, table: str) -> pd
             f"Export the {table} table again with its records, or remove the file if the trial "
             "has none."
         )
-    width = max(_last_filled(cells) for _, cells in body)
     filled = sum(bool(n) for n in names)
-    if filled <= 1 < width:
+    width = max(_last_filled(cells) for _, cells in body) if filled <= 1 else 0
+    if width > 1:
         raise RawFileError(
             f"{path} (table {table}), line {head_line}: the first row holds "
             f"{filled} name ({names[0] if names else ''!r}) but the records have up to {width} "
@@ -293,21 +298,20 @@ def _frame_from_rows(rows: list[tuple[int, list]], path: Path, table: str) -> pd
     if problems:
         raise RawFileError(f"{path} (table {table}): " + "; ".join(problems) + ".")
     n = len(names)
-    records = [
-        [None if c is None or (isinstance(c, str) and not c.strip()) else c for c in cells[:n]]
-        + [None] * (n - len(cells))
-        for _, cells in body
-    ]
+    records = [cells if len(cells) == n else (cells + [""] * n)[:n] for _, cells in body]
     df = pd.DataFrame(records, columns=names, dtype=object)
     df.index = pd.Index([line for line, _ in body], name="row")
-    return df.astype(object).where(df.notna(), np.nan)
+    for column in df.columns:  # empty cells are missing values (NaN), as pandas reads them
+        empty = df[column].to_numpy() == ""
+        if empty.any():
+            df.loc[empty, column] = np.nan
+    return df
 
 
-def _last_filled(cells: list) -> int:
+def _last_filled(cells: list[str]) -> int:
     """Number of cells up to and including the last non-blank one."""
     for j in range(len(cells), 0, -1):
-        c = cells[j - 1]
-        if c is not None and not (isinstance(c, str) and not c.strip()):
+        if cells[j - 1].strip():
             return j
     return 0
 
