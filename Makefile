@@ -67,6 +67,7 @@ bench: data ## Time the pipeline on x1, x10, x100 cohorts (per notebook, peak me
 
 clean: ## Remove generated outputs (reports, figures, processed data); raw data are kept
 	find reports figures data/processed -mindepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf data/processed.staging data/processed.old
 
 clean-demo: clean ## Also remove data/raw, but only if it is the synthetic demo cohort
 	@if grep -q '"synthetic": true' data/raw/manifest.json 2>/dev/null; then \
