@@ -140,3 +140,42 @@ def test_manifest_records_dialect_encoding_and_synthetic_per_file_and_trial(setu
     assert inputs.loc["everolimus_nk/granzyme_b.csv", "format"] == (
         "encoding utf-8, delimiter ';', decimal ,"
     )
+
+
+def _run_notebook_00(raw: Path, processed: Path, tables: Path) -> None:
+    """Execute notebook 00's code cells in this process, with paths under ``tmp_path``."""
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / f"{NB}.ipynb", 4)
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        exec(compile(cell.source, f"{NB}.ipynb", "exec"), namespace)
+        if "parameters" in cell.metadata.get("tags", []):
+            namespace.update(raw_dir=str(raw), processed_dir=str(processed), tables_dir=str(tables))
+
+
+def test_notebook_00_interrupted_mid_write_leaves_the_previous_set_intact(setup, monkeypatch):
+    raw, processed, tables = setup
+    _run_notebook_00(raw, processed, tables)
+    before = _snapshot(processed, tables)
+    assert "processed/everolimus_nk/adwb.parquet" in before
+    assert "tables/00_data_preparation/qc_exclusions.csv" in before
+    (raw / TRIAL / "western_blot.csv").unlink()  # the new run would drop adwb
+    real_write, calls = io.write_parquet, []
+
+    def failing_write(df, path):
+        calls.append(path)
+        if len(calls) == 5:
+            raise OSError("disk full (simulated, fifth dataset)")
+        return real_write(df, path)
+
+    monkeypatch.setattr(io, "write_parquet", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        _run_notebook_00(raw, processed, tables)
+    assert _snapshot(processed, tables) == before  # QC tables were written first, staged only
+    monkeypatch.setattr(io, "write_parquet", real_write)
+    _run_notebook_00(raw, processed, tables)
+    assert not (processed / TRIAL / "adwb.parquet").exists()
+    io.validate_processed_current(processed, raw, TRIAL)  # the new set matches the raw folder
