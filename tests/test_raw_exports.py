@@ -277,3 +277,10 @@ def test_excel_sep_line_and_quoted_line_breaks_keep_file_line_numbers(site_raw: 
     p = info.value.problems
     hit = p[p["column"].eq("grade")].iloc[0]
     assert (hit["file"], hit["row"], hit["value"]) == ("adverse_events.csv", 6, "9")
+
+
+@pytest.mark.parametrize("name", ["Patients.CSV", "patient.csv", "Patients .xlsx"])
+def test_misnamed_table_file_is_named_instead_of_a_missing_table(site_raw: Path, name: str):
+    (site_raw / HER2 / "patients.csv").rename(site_raw / HER2 / name)
+    with pytest.raises(io.RawFileError, match=rf"{name} looks like table 'patients'.*rename it"):
+        _load(site_raw, HER2)

@@ -341,13 +341,22 @@ def load_raw_trial(
             "docs/data_dictionary.md) or build the demo cohort with `python -m helpers.simulate`."
         )
     out, errors = {}, []
-    for table in tables:
+    names = list(tables)
+    expected = {f"{t}{suffix}" for t in names for suffix in RAW_SUFFIXES}
+    others = [p.name for p in trial_dir.iterdir() if p.is_file() and p.name not in expected]
+    for table in names:
         kinds = tables[table] if isinstance(tables, Mapping) else None
         try:
             path = find_table_file(trial_dir, table)
             if path is not None:
                 out[table] = load_raw_table(
                     path, kinds if isinstance(kinds, Mapping) else None, table
+                )
+            elif near := _near_miss(table, others):
+                errors.append(
+                    f"{trial_dir / near} looks like table {table!r} but is not named "
+                    f"{table}.csv or {table}.xlsx (names are lower case, see "
+                    "docs/data_dictionary.md): rename it."
                 )
         except RawFileError as err:
             errors.append(str(err))
@@ -357,6 +366,17 @@ def load_raw_trial(
             + "\n".join(f"  - {e}" for e in errors)
         )
     return out
+
+
+def _near_miss(table: str, files: list[str]) -> str | None:
+    """A file that is probably ``table`` misnamed (``Patients.CSV``, ``patient.xlsx``)."""
+    stems = {}
+    for name in files:
+        stem, dot, suffix = name.rpartition(".")
+        if dot and f".{suffix.lower()}" in RAW_SUFFIXES:
+            stems[stem.strip().lower().replace(" ", "_").replace("-", "_")] = name
+    close = difflib.get_close_matches(table, list(stems), n=1, cutoff=0.85)
+    return stems[close[0]] if close else None
 
 
 def load_manifest(raw_dir: Path) -> dict[str, Any]:
