@@ -284,3 +284,22 @@ def test_misnamed_table_file_is_named_instead_of_a_missing_table(site_raw: Path,
     (site_raw / HER2 / "patients.csv").rename(site_raw / HER2 / name)
     with pytest.raises(io.RawFileError, match=rf"{name} looks like table 'patients'.*rename it"):
         _load(site_raw, HER2)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda h: "Export patients 2026-06-30;;;\n" + h, r"line 1: .*title or merged header row"),
+        (lambda h: h.replace("sex,", ",", 1), r"column\(s\) \[3\] of the header row \(line 1\)"),
+        (
+            lambda h: h.replace("ecog", "age", 1),
+            r"column name\(s\) \['age'\] appear more than once",
+        ),
+    ],
+)
+def test_csv_header_problems_name_file_table_and_line(site_raw: Path, edit, expected):
+    path = site_raw / HER2 / "patients.csv"
+    head, _, rest = path.read_text().partition("\n")
+    path.write_text(edit(head + "\n") + rest)
+    with pytest.raises(io.RawFileError, match=rf"patients\.csv \(table patients\).*{expected}"):
+        _load(site_raw, HER2)

@@ -149,9 +149,18 @@ def _decode(data: bytes, path: Path, table: str) -> tuple[str, str]:
     )
 
 
-def _sniff_delimiter(header: str) -> str:
-    """The separator of the header line: the candidate that splits it into the most cells."""
-    counts = {d: len(next(csv.reader([header], delimiter=d))) for d in DELIMITERS}
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The separator of the first lines: the candidate giving the most cells on the median line.
+
+    The median over a few lines (not the first line alone) keeps a title row above the header
+    from deciding the separator.
+    """
+
+    def median_cells(d: str) -> int:
+        counts = sorted(len(next(csv.reader([line], delimiter=d), [])) for line in lines)
+        return counts[len(counts) // 2] if counts else 0
+
+    counts = {d: median_cells(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
     return best if counts[best] > 1 else ","
 
@@ -164,7 +173,11 @@ def _read_csv_rows(data: bytes, path: Path, table: str) -> tuple[list[tuple[int,
     )
     # Excel's "sep=;" first line names the separator; it is not part of the table.
     hint = re.fullmatch(r'"?sep=(.)"?', header.strip())
-    delimiter = hint.group(1) if hint else _sniff_delimiter(header.rstrip("\r\n"))
+    if hint:
+        delimiter = hint.group(1)
+    else:
+        sample = [line.rstrip("\r\n") for line in text[:65536].splitlines() if line.strip()]
+        delimiter = _sniff_delimiter(sample[:7])
     reader = csv.reader(StringIO(text, newline=""), delimiter=delimiter)
     rows: list[tuple[int, list]] = []
     previous = 0
