@@ -606,7 +606,7 @@ def _name_near_misses(problems: list[Problem]) -> list[Problem]:
                     None,
                     p.column,
                     "",
-                    f'{p.rule}; the file has a column "{match}": rename it to {p.column}',
+                    f"{p.rule}; the file has a column '{match}': rename it to {p.column}",
                 )
                 renamed.add(match)
         out.append(p)
