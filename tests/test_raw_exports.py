@@ -68,7 +68,8 @@ def _write_native_xlsx(csv_path: Path, xlsx_path: Path, kinds: dict[str, str], b
 
 
 def test_xlsx_with_native_date_int_float_cells_is_accepted_like_the_csv(site_raw: Path):
-    expected = {t: _typed(site_raw, EVERO, t) for t in ("patients", "granzyme_b")}
+    typed_csv = validation.validate_trial(_load(site_raw, EVERO), EVERO)
+    expected = {t: typed_csv[t] for t in ("patients", "granzyme_b")}
     kinds = schemas.raw_column_kinds(EVERO)
     for table in expected:
         csv_path = site_raw / EVERO / f"{table}.csv"
