@@ -17,9 +17,8 @@ class NotebookRun:
     error: str = ""
     output: Path | None = None
     html: Path | None = None
-    parameters: dict[str, Any] = field(
-        default_factory=dict
-    )  # the values injected into the notebook
+    # the values injected into the notebook
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
