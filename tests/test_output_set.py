@@ -179,3 +179,18 @@ def test_notebook_00_interrupted_mid_write_leaves_the_previous_set_intact(setup,
     _run_notebook_00(raw, processed, tables)
     assert not (processed / TRIAL / "adwb.parquet").exists()
     io.validate_processed_current(processed, raw, TRIAL)  # the new set matches the raw folder
+
+
+def test_changed_fcs_input_below_the_trial_folder_makes_the_data_stale(setup):
+    raw, processed, tables = setup
+    fcs = raw / TRIAL / "fcs" / "EV-001-0001_M3.fcs"
+    fcs.parent.mkdir()
+    fcs.write_bytes(b"FCS3.1 demo")
+    _prepare(raw, processed, tables, _datasets(1), pd.DataFrame({"RULE": ["v1"]}))
+    manifest = io.load_manifest(processed)
+    manifest["inputs"] = {f"{TRIAL}/fcs/{fcs.name}": io.sha256_file(fcs)}
+    io.write_json(manifest, processed / io.MANIFEST)
+    io.validate_processed_current(processed, raw, TRIAL)
+    fcs.write_bytes(b"FCS3.1 re-exported")
+    with pytest.raises(io.StaleDataError, match=r"fcs/EV-001-0001_M3\.fcs changed"):
+        io.validate_processed_current(processed, raw, TRIAL)

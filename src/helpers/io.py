@@ -606,6 +606,8 @@ def describe_raw_inputs(
     for trial, tables in raw.items():
         files.update(hash_raw_folder(raw_dir, trial))
         for df in tables.values():
+            if not df.attrs.get("source"):
+                continue  # a table built in memory (e.g. gated FCS), not read from a file
             name = f"{trial}/{Path(df.attrs['source']).name}"
             if "sha256" in df.attrs:
                 files[name] = df.attrs["sha256"]
@@ -620,9 +622,9 @@ def describe_raw_inputs(
 def validate_processed_current(processed_dir: Path, raw_dir: Path, trial: str) -> None:
     """Stop an analysis whose processed data do not match the current raw files of ``trial``.
 
-    Compares the SHA-256 recorded by data preparation (``raw_files`` and ``outputs`` of
-    ``<processed_dir>/manifest.json``) with the raw table files now in ``<raw_dir>/<trial>`` and
-    the trial's datasets on disk.
+    Compares the SHA-256 recorded by data preparation (``raw_files``, ``inputs`` and ``outputs`` of
+    ``<processed_dir>/manifest.json``) with the raw table files now in ``<raw_dir>/<trial>``, the
+    other recorded inputs below it (FCS files) and the trial's datasets on disk.
 
     Raises
     ------
@@ -647,6 +649,14 @@ def validate_processed_current(processed_dir: Path, raw_dir: Path, trial: str) -
     ]
     changes += [f"{k} is new" for k in sorted(current.keys() - recorded.keys())]
     changes += [f"{k} was removed" for k in sorted(recorded.keys() - current.keys())]
+    for name, digest in sorted(manifest.get("inputs", {}).items()):
+        # other inputs of the trial below its folder (e.g. FCS files): changed or removed
+        if name.startswith(prefix) and name not in recorded:
+            source = Path(raw_dir) / name
+            if not source.is_file():
+                changes.append(f"{name} was removed")
+            elif sha256_file(source) != digest:
+                changes.append(f"{name} changed")
     for name, digest in sorted(manifest.get("outputs", {}).items()):
         out = Path(processed_dir) / name
         if name.startswith(prefix) and (not out.is_file() or sha256_file(out) != digest):
