@@ -18,7 +18,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 SEED ?= 20261121
 ARGS ?=
 
-.PHONY: help setup data report test lint lab bench clean clean-demo
+.PHONY: help setup data report test coverage lint lab bench clean clean-demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,9 +49,15 @@ lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: data lint ## Lint, unit tests, then every notebook executed under nbval
-	$(BIN)/python -m pytest --cov=helpers --cov-report=term:skip-covered tests
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+NBVAL := $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+
+test: data lint ## Lint, unit tests, then every notebook executed under nbval (no coverage: fast)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(NBVAL)
+
+coverage: data lint ## The same as test, with line coverage of helpers measured (what CI runs)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --cov=helpers --cov-report=term:skip-covered tests
+	$(NBVAL)
 
 lab: data ## Open JupyterLab on the repository with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT)
@@ -61,6 +67,7 @@ bench: data ## Time the pipeline on x1, x10, x100 cohorts (per notebook, peak me
 
 clean: ## Remove generated outputs (reports, figures, processed data); raw data are kept
 	find reports figures data/processed -mindepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf data/processed.staging data/processed.old
 
 clean-demo: clean ## Also remove data/raw, but only if it is the synthetic demo cohort
 	@if grep -q '"synthetic": true' data/raw/manifest.json 2>/dev/null; then \

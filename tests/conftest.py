@@ -23,9 +23,7 @@ def demo_raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = tmp_path_factory.mktemp("demo") / "raw"
     seed = config.load_params()["shared"]["seed"]
     tables, manifest = simulate.simulate_demo_cohort(seed=seed, scale=1)
-    for trial, trial_tables in tables.items():
-        io.write_csv_tables(trial_tables, raw / trial)
-    io.write_json(manifest, raw / io.MANIFEST)
+    io.write_raw_cohort(tables, manifest, raw)
     return raw
 
 

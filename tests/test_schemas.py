@@ -384,14 +384,15 @@ def test_unknown_trial_or_table_raises_value_error_with_fix():
         validate_table([1, 2], "patients", HER2)
 
 
-def test_error_text_lists_first_50_problems_and_the_count():
+def test_error_text_groups_problems_by_rule_with_counts_and_lists_at_most_50_rules():
     problems = [
         Problem("x.csv", r, "age", "0", "age must be between 18 and 100") for r in range(2, 62)
     ]
+    problems += [Problem("y.csv", 2, f"c{i}", "v", f"rule {i}") for i in range(55)]
     text = str(DataValidationError(problems))
-    assert text.startswith("60 problem(s) in the raw data; nothing was written.")
-    assert text.count('breaks rule "age must be between 18 and 100"') == 50
-    assert text.endswith("... and 10 more (see .problems)")
+    assert text.startswith("115 problem(s) in the raw data; nothing was written.")
+    assert text.count('"age must be between 18 and 100" (60 rows): rows 2, 3, 4, 5, 6, …') == 1
+    assert text.endswith("... and 6 more rules (see .problems)")
 
 
 def test_coerce_table_converts_best_effort_without_raising():

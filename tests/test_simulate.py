@@ -90,9 +90,7 @@ ID_PATTERN = re.compile(r"^[A-Z0-9]+-[0-9]{3}-[0-9]{4}$")
 # fixtures: simulate once per module (raw tables read back as text, as the pipeline does)
 # ------------------------------------------------------------------------------------------
 def _write_and_read(tables_by_trial, manifest, out: Path) -> dict[str, dict[str, pd.DataFrame]]:
-    for trial, tables in tables_by_trial.items():
-        io.write_csv_tables(tables, out / trial)
-    io.write_json(manifest, out / io.MANIFEST)
+    io.write_raw_cohort(tables_by_trial, manifest, out)
     return {
         trial: io.load_raw_trial(out, trial, simulate.TABLE_COLUMNS[trial])
         for trial in tables_by_trial

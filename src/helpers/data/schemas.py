@@ -47,6 +47,7 @@ __all__ = [
     "normalise_text",
     "problems_frame",
     "raw_cell",
+    "raw_column_kinds",
     "source_file_name",
     "validate_table",
 ]
@@ -56,6 +57,9 @@ ID_PATTERN = r"^[A-Z0-9]+-[0-9]{3}-[0-9]{4}$"
 _DATE_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _YN = ("Y", "N")
 PROBLEM_COLUMNS = ["file", "row", "column", "value", "rule"]
+#: Ends the rule of a note saying which checks a table-level problem made impossible; listed
+#: after the table-level problems themselves.
+FOLLOW_ON_NOTE = "were skipped until its columns are fixed"
 
 # --------------------------------------------------------------------------------------------
 # Problems and the error that carries them
@@ -117,9 +121,16 @@ class DataValidationError(ValueError):
 
     def __init__(self, problems: Iterable[Problem] | pd.DataFrame):
         if isinstance(problems, pd.DataFrame):
-            self.problems = problems.loc[:, PROBLEM_COLUMNS].reset_index(drop=True)
+            frame = problems.loc[:, PROBLEM_COLUMNS].reset_index(drop=True)
         else:
-            self.problems = problems_frame(problems)
+            frame = problems_frame(problems)
+        # Root cause first: problems about a whole table or column (missing table or column,
+        # unexpected column, header) come before the cell-level problems they may cause.
+        whole = frame["row"].isna()
+        note = frame["rule"].astype(str).str.endswith(FOLLOW_ON_NOTE)
+        self.problems = pd.concat(
+            [frame[whole & ~note], frame[whole & note], frame[~whole]], ignore_index=True
+        )
         super().__init__(self._text())
 
     @property
@@ -133,14 +144,35 @@ class DataValidationError(ValueError):
         ]
 
     def _text(self) -> str:
-        msgs = self.messages
-        head = (
-            f"{len(msgs)} problem(s) in the raw data; nothing was written. "
+        """Table/column problems one by one, then cell problems grouped by file, column and rule.
+
+        Each group gives its count, its first rows and their values, so that a rule broken on
+        2,000 rows takes one line and the root cause stays on the first screen.
+        """
+        p = self.problems
+        whole = p[p["row"].isna()]
+        cells = p[p["row"].notna()]
+        lines = [
+            f"{len(p)} problem(s) in the raw data; nothing was written. "
             "Fix them in the export (see docs/data_dictionary.md) and run again:"
-        )
-        lines = [head, *(f"  - {m}" for m in msgs[: self.max_listed])]
-        if len(msgs) > self.max_listed:
-            lines.append(f"  ... and {len(msgs) - self.max_listed} more (see .problems)")
+        ]
+        if len(whole):
+            lines.append("Table structure (fix first):")
+            lines += [f"  - {m}" for m in self.messages[: len(whole)][: self.max_listed]]
+        groups = list(cells.groupby(["file", "column", "rule"], sort=False))
+        if groups:
+            lines.append("Values, grouped by rule (count: first rows):")
+        for (file, column, rule), g in groups[: self.max_listed]:
+            n = len(g)
+            rows = ", ".join(str(int(r)) for r in g["row"].iloc[:5]) + (", …" if n > 5 else "")
+            values = ", ".join(f'"{v}"' for v in g["value"].iloc[:5]) + (", …" if n > 5 else "")
+            where = f'{file}, column "{column}"' if column else file
+            lines.append(
+                f'  - {where}: "{rule}" ({n} row{"s" if n > 1 else ""}): '
+                f"row{'s' if n > 1 else ''} {rows} (value{'s' if n > 1 else ''} {values})"
+            )
+        if len(groups) > self.max_listed:
+            lines.append(f"  ... and {len(groups) - self.max_listed} more rules (see .problems)")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -992,3 +1024,18 @@ def validate_table(
     typed = _to_types(text, spec)
     typed.attrs["source"] = df.attrs.get("source", file)
     return typed
+
+
+def raw_column_kinds(trial: str) -> dict[str, dict[str, str]]:
+    """Column kinds of every raw table of one trial, for the loader (``helpers.io``).
+
+    Returns ``{table: {column: kind}}`` with kinds of :class:`Field` (``str``, ``int``,
+    ``float``, ``date``, ``yn``, ``codes``): :func:`helpers.io.load_raw_trial` uses them to turn
+    Excel cells and decimal commas into the text this contract validates.
+    """
+    if trial not in TRIAL_TABLES:
+        raise ValueError(f"Unknown trial {trial!r}; use one of {sorted(TRIAL_TABLES)}.")
+    return {
+        table: {f.name: f.kind for f in get_table_spec(table, trial).fields}
+        for table in TRIAL_TABLES[trial]
+    }

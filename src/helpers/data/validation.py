@@ -20,12 +20,14 @@ Reference: CDISC ADaM Implementation Guide v1.3 (traceability of analysis record
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
 from helpers.data.schemas import (
+    FOLLOW_ON_NOTE,
     TRIAL_TABLES,
     DataValidationError,
     Problem,
@@ -510,14 +512,34 @@ def validate_trial(tables: Mapping[str, pd.DataFrame], trial: str) -> dict[str, 
     typed: dict[str, pd.DataFrame] = {}
     # every cell as stripped text once, shared by the schema check and the cross-table rules
     texts = {name: normalise_text(df) for name, df in tables.items()}
+    broken: list[str] = []
     for name in TRIAL_TABLES[trial]:
         if name in tables:
             try:
                 typed[name] = validate_table(tables[name], name, trial, texts[name])
             except DataValidationError as err:
-                problems += _as_problems(err.problems)
+                table_problems = _name_near_misses(_as_problems(err.problems))
+                problems += table_problems
+                if any(
+                    p.row is None and p.rule.startswith(_MISSING_COLUMN) for p in table_problems
+                ):
+                    # Root cause first: a table without a required column would make every
+                    # cross-table rule it takes part in fail on every row (e.g. a renamed
+                    # subject_id: "not in patients" for every record of every other table).
+                    broken.append(name)
+                    continue
                 # keep checking the cross-table rules on what does parse: one run, all problems
                 typed[name] = coerce_table(tables[name], name, trial)
+    problems += [
+        Problem(
+            source_file_name(tables[name], name),
+            None,
+            "",
+            "",
+            f"cross-table checks involving this table {FOLLOW_ON_NOTE}",
+        )
+        for name in broken
+    ]
     ctx = _Context(
         trial,
         {name: source_file_name(df, name) for name, df in tables.items()},
@@ -563,6 +585,37 @@ def validate_trials(
     if problems:
         raise DataValidationError(pd.concat(problems, ignore_index=True))
     return typed
+
+
+_MISSING_COLUMN = "required column is missing"
+
+
+def _name_near_misses(problems: list[Problem]) -> list[Problem]:
+    """Point a missing column to the unexpected column that is probably it (``Subject_ID``)."""
+    unexpected = [p.column for p in problems if p.row is None and p.rule.startswith("unexpected")]
+    out, renamed = [], set()
+    for p in problems:
+        if p.row is None and p.rule.startswith(_MISSING_COLUMN) and unexpected:
+            folded = {u.strip().lower().replace(" ", "_"): u for u in unexpected}
+            match = folded.get(p.column) or next(
+                iter(difflib.get_close_matches(p.column, unexpected, n=1, cutoff=0.75)), None
+            )
+            if match:
+                p = Problem(
+                    p.file,
+                    None,
+                    p.column,
+                    "",
+                    f"{p.rule}; the file has a column '{match}': rename it to {p.column}",
+                )
+                renamed.add(match)
+        out.append(p)
+    # the unexpected column is the same cause, stated once in the missing column's message
+    return [
+        p
+        for p in out
+        if not (p.row is None and p.rule.startswith("unexpected") and p.column in renamed)
+    ]
 
 
 def _as_problems(frame: pd.DataFrame) -> list[Problem]:

@@ -5,7 +5,9 @@ Usage (from the repository root; ``make report`` does this for you)::
     python -m helpers.pipeline  # every notebook, parameters from params.yaml
     python -m helpers.pipeline --only 02_tdm1_response  # one notebook; prerequisites must exist
     python -m helpers.pipeline --set cutoff_date=2026-03-31 --set ci_level=0.9
+    python -m helpers.pipeline --set 02_tdm1_response.simon_p1=0.30  # or simon_p1=0.30
     python -m helpers.pipeline --params-file my_overrides.yaml
+    python -m helpers.pipeline --set simon_p1=0.30 --show-params  # what each notebook gets
 
 Notebooks run through papermill's Python API (kernel ``python3``, working directory = repository
 root) in one process; those that do not depend on each other run in parallel, at most one per core.
@@ -160,11 +162,12 @@ def run_pipeline(
     the previous run's times). Executed notebooks and their HTML go to ``reports_dir`` (default
     ``<root>/reports``).
     """
-    from helpers import io
+    from helpers.reporting import report
 
     reports = Path(reports_dir) if reports_dir else root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    synthetic = io.is_synthetic(config.resolve_path(params["shared"]["raw_dir"], root))
+    raw_dir = config.resolve_path(params["shared"]["raw_dir"], root)
+    synthetic = {n: report.is_synthetic_notebook(raw_dir, n) for n in notebooks}
     # where the notebooks write figures and tables (the run record hashes them)
     default_dirs = {"figures_dir": "figures", "tables_dir": "reports/tables"}
     shared = params["shared"]
@@ -203,7 +206,7 @@ def run_pipeline(
                 run = result.runs[futures.pop(fut)] = fut.result()
                 # the sidecar of the run's figures and tables (parameters, run, file hashes)
                 runs.record_run(run, run.parameters, *outputs.values(), reports, run_id)
-                renders[renderer.submit(render_html, run, synthetic, outputs)] = run.name
+                renders[renderer.submit(render_html, run, synthetic[run.name], outputs)] = run.name
                 _log_outcome(run, log)
         _collect_renders(renders, result, log)
     result.seconds = time.perf_counter() - start
@@ -297,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         action="append",
         default=[],
-        help="YAML mapping of shared overrides (applied after --params; repeatable)",
+        help="YAML mapping of overrides: key: value, section.key: value or section: {key: value}"
+        " (applied after --params; repeatable)",
     )
     parser.add_argument(
         "--set",
@@ -305,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one shared parameter, e.g. --set cutoff_date=2026-03-31 (repeatable)",
+        help="override one parameter: --set cutoff_date=2026-03-31, --set simon_p1=0.3 (a key in"
+        " one section) or --set 02_tdm1_response.simon_p1=0.3 (repeatable)",
     )
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="notebooks run at once")
@@ -315,35 +320,102 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a new kernel for every notebook instead of resetting one kernel per worker",
     )
     parser.add_argument("--no-index", action="store_true", help="skip reports/index.html")
+    parser.add_argument(
+        "--show-params",
+        action="store_true",
+        help="print each notebook's effective parameters (overrides marked) and exit",
+    )
     return parser
 
 
-def load_run_params(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    """params.yaml, then --params-file mappings, then --set pairs (later wins)."""
-    params = config.load_params(args.params or root / config.PARAMS_FILE)
-    for path in args.params_file:
+def _params_file_overrides(path: Path) -> dict[str, Any]:
+    """A ``--params-file`` as ``key: value`` overrides.
+
+    The file is a YAML mapping of ``key: value`` (bare or ``section.key``), of sections
+    (``02_tdm1_response: {simon_p1: 0.3}``, ``shared: {...}``), or shaped like params.yaml
+    (``shared:`` and ``notebooks:``). Values keep their YAML types; dates become ISO text.
+    """
+    try:
         extra = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(extra, dict):
-            raise ValueError(f"{path} must be a YAML mapping of parameter: value.")
-        params["shared"].update(parse_overrides([f"{k}={v}" for k, v in extra.items()]))
-    params["shared"].update(parse_overrides(args.overrides))
-    return params
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"--params-file {path}: cannot be read as YAML ({err}).") from None
+    if not isinstance(extra, dict):
+        raise ValueError(f"{path} must be a YAML mapping of parameter: value.")
+    flat: dict[str, Any] = {}
+    for key, value in extra.items():
+        key = str(key)
+        if key == "notebooks" and isinstance(value, dict):
+            for nb, section in value.items():
+                flat.update({f"{nb}.{k}": v for k, v in (section or {}).items()})
+        elif isinstance(value, dict) and (key == "shared" or key in NOTEBOOK_DAG):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in flat.items()}
+
+
+def load_run_params(
+    args: argparse.Namespace, root: Path
+) -> tuple[dict[str, Any], list[config.Override]]:
+    """params.yaml, then --params-file mappings, then --set pairs (later wins).
+
+    Each key goes to the section that holds it (:func:`helpers.config.apply_overrides`): a
+    notebook-specific key reaches its notebook; unknown, misspelt or ambiguous keys are errors.
+    Returns the parameters and the list of what was overridden.
+    """
+    params = config.load_params(args.params or root / config.PARAMS_FILE)
+    overrides: dict[str, Any] = {}
+    for path in args.params_file:
+        overrides.update(_params_file_overrides(path))
+    overrides.update(parse_overrides(args.overrides))
+    return config.apply_overrides(params, overrides)
+
+
+def effective_parameters(root: Path, params: dict[str, Any], notebook: str) -> dict[str, Any]:
+    """What the notebook receives: shared + its section, restricted to its parameters cell."""
+    declared = declared_parameters(root / "notebooks" / f"{notebook}.ipynb")
+    return {k: v for k, v in config.notebook_params(params, notebook).items() if k in declared}
+
+
+def format_parameters(
+    root: Path, params: dict[str, Any], notebooks: list[str], applied: list[config.Override]
+) -> str:
+    """Text listing, per notebook, the effective parameters; overridden ones are marked."""
+    lines = []
+    for name in notebooks:
+        changed = {o.key: o for o in applied if o.section in ("shared", name)}
+        lines.append(f"{name}:")
+        for key, value in effective_parameters(root, params, name).items():
+            mark = (
+                f"   (overridden; params.yaml: {changed[key].default!r})" if key in changed else ""
+            )
+            lines.append(f"  {key} = {value!r}{mark}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     root = config.repo_root()
-    params = load_run_params(args, root)
-    notebooks = select_notebooks(args.only, NOTEBOOK_DAG)
+    try:
+        params, applied = load_run_params(args, root)
+        notebooks = select_notebooks(args.only, NOTEBOOK_DAG)
+    except ValueError as err:
+        parser.error(str(err))  # exits with status 2 and the message, before anything runs
+    if args.show_params:
+        print(format_parameters(root, params, notebooks, applied))
+        return 0
     started = dt.datetime.now(dt.UTC)
     print(f"Running {len(notebooks)} notebook(s), {args.jobs} at a time, in {root}")
+    for o in applied:
+        print(f"  parameter {o.section}.{o.key} = {o.value!r} (params.yaml: {o.default!r})")
     result = run_pipeline(
         root, params, notebooks, max(1, args.jobs), fresh_kernels=args.fresh_kernels
     )
     if not args.no_index:
         from helpers.reporting import report
 
-        index = report.write_index(root, params, result, started)
+        index = report.write_index(root, params, result, started, overrides=applied)
         print(f"Report: {index}")
     print(
         f"Finished in {result.seconds:.1f} s: "

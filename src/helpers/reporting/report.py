@@ -14,6 +14,7 @@ import json
 import platform
 import subprocess
 import threading
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +123,34 @@ def _with_banner(page: str, synthetic: bool) -> str:
     return page[:close] + SYNTHETIC_BANNER + page[close:]
 
 
+def is_synthetic_notebook(raw_dir: Path, notebook: str) -> bool:
+    """True when any trial folder the notebook analyses holds demo data (its pages say so).
+
+    Trials per notebook: :data:`helpers.config.NOTEBOOK_TRIALS`; a notebook not listed there
+    follows the whole raw folder's flag.
+    """
+    trials = config.NOTEBOOK_TRIALS.get(notebook)
+    if trials is None:
+        return io.is_synthetic(raw_dir)
+    return any(io.is_synthetic(raw_dir, t) for t in trials)
+
+
+def data_label(raw_dir: Path, notebook: str) -> str:
+    """HTML naming, per trial the notebook analyses, whether its data are synthetic or real."""
+    trials = config.NOTEBOOK_TRIALS.get(notebook, ())
+    parts = [
+        f"{html.escape(t)}: "
+        + (
+            '<span class="failed">SYNTHETIC demo data</span>'
+            if io.is_synthetic(raw_dir, t)
+            else "real trial export"
+        )
+        for t in trials
+        if (raw_dir / t).is_dir()
+    ]
+    return "Data: " + "; ".join(parts) if parts else ""
+
+
 def collect_figures(figures_dir: Path, notebook: str) -> list[dict[str, str]]:
     """Figures saved by ``io.save_figure`` for one notebook: name, caption, png and svg paths."""
     folder = figures_dir / notebook
@@ -141,18 +170,30 @@ def collect_figures(figures_dir: Path, notebook: str) -> list[dict[str, str]]:
     return out
 
 
-def collect_inputs(raw_dir: Path) -> pd.DataFrame:
-    """Every raw input file with size and SHA-256 (columns: file, bytes, sha256)."""
+def collect_inputs(raw_dir: Path, formats: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Every raw input file with size, SHA-256 and, when data preparation recorded it, format.
+
+    ``formats``: ``raw_formats`` of the processed manifest (``"<trial>/<file>"`` → type,
+    encoding, delimiter, decimal, sheet). Columns: file, bytes, sha256, format.
+    """
+    formats = formats or {}
     rows = [
         {
-            "file": str(p.relative_to(raw_dir)),
+            "file": p.relative_to(raw_dir).as_posix(),
             "bytes": p.stat().st_size,
             "sha256": io.sha256_file(p),
         }
         for p in sorted(raw_dir.rglob("*"))
         if p.is_file() and p.suffix in {".csv", ".xlsx", ".json"}
     ]
-    return pd.DataFrame(rows, columns=["file", "bytes", "sha256"])
+    for row in rows:
+        fmt = formats.get(row["file"], {})
+        row["format"] = ", ".join(
+            f"{k} {fmt[k]!r}" if k == "delimiter" else f"{k} {fmt[k]}"
+            for k in ("encoding", "delimiter", "decimal", "sheet")
+            if fmt.get(k) is not None
+        )
+    return pd.DataFrame(rows, columns=["file", "bytes", "sha256", "format"])
 
 
 def package_versions() -> dict[str, str]:
@@ -225,13 +266,25 @@ def prepare_notebook_outputs(
         summary_section(summary, reports, name)
 
 
-def parameters_html(parameters: dict[str, Any]) -> str:
-    """The parameters a notebook ran with, as a two-column table."""
+def parameters_html(parameters: dict[str, Any], overridden: Mapping[str, Any] | None = None) -> str:
+    """The parameters a notebook ran with, as a table; overridden ones marked with their default.
+
+    ``overridden``: parameter name → :class:`helpers.config.Override` (``--set`` or
+    ``--params-file`` of this run, for the shared section or this notebook's).
+    """
     if not parameters:
         return "<p>No parameters recorded.</p>"
+    overridden = overridden or {}
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td><code>{html.escape(json.dumps(v, default=str))}"
-        "</code></td></tr>"
+        "</code></td><td>"
+        + (
+            "<b>overridden</b> (params.yaml: "
+            f"{html.escape(json.dumps(overridden[k].default, default=str))})"
+            if k in overridden
+            else ""
+        )
+        + "</td></tr>"
         for k, v in parameters.items()
     )
     return f'<table class="params">{rows}</table>'
@@ -265,6 +318,8 @@ def _notebook_section(
     figures_dir: Path,
     tables_dir: Path,
     synthetic: bool = False,
+    overrides: Iterable[Any] = (),
+    data: str = "",
 ) -> str:
     title = html.escape(NOTEBOOK_TITLES.get(name, name))
     record = runs.load_run_record(reports, name)
@@ -280,6 +335,7 @@ def _notebook_section(
         f'<p>{links}status <span class="{status.replace(" ", "-")}">{status}</span>'
         + (f" in {run.seconds:.1f} s" if run and run.status == "ok" else "")
         + (f"<br><code>{html.escape(error)}</code>" if error else "")
+        + (f"<br>{data}" if data else "")  # real or synthetic, per trial
         + "</p>"
     )
     rebuild = f"python -m helpers.pipeline --only {name}"
@@ -306,8 +362,11 @@ def _notebook_section(
             f'<p class="stale">STALE: {", ".join(newer)} ran again after this notebook, so its '
             f"results may rest on older data; rebuild with <code>{rebuild}</code>.</p>"
         )
+    changed = {o.key: o for o in overrides if o.section in ("shared", name)}
+    n_changed = sum(k in changed for k in parameters)
     parts.append(
-        f"<details><summary>Parameters of this run</summary>{parameters_html(parameters)}</details>"
+        f"<details><summary>Parameters of this run ({len(parameters)}, {n_changed} overridden)"
+        f"</summary>{parameters_html(parameters, changed)}</details>"
     )
     exports = bundle.build_notebook_exports(tables_dir, reports, name, synthetic)
     if exports.tables:
@@ -341,22 +400,41 @@ def _notebook_section(
 
 
 def build_index(
-    root: Path, params: dict[str, Any], result: PipelineResult, started: dt.datetime
+    root: Path,
+    params: dict[str, Any],
+    result: PipelineResult,
+    started: dt.datetime,
+    overrides: Iterable[Any] = (),
 ) -> str:
-    """Return the HTML of ``reports/index.html``."""
+    """Return the HTML of ``reports/index.html``.
+
+    ``overrides`` (:class:`helpers.config.Override` records from the runner) are marked in each
+    notebook's parameter table.
+    """
+    overrides = list(overrides)
     shared = params["shared"]
     raw_dir = config.resolve_path(shared["raw_dir"], root)
     figures_dir = config.resolve_path(shared["figures_dir"], root)
     tables_dir = config.resolve_path(shared["tables_dir"], root)
     reports = root / "reports"
-    synthetic = io.is_synthetic(raw_dir)
+    # the banner shows while any trial folder holds demo data (labels per trial below)
+    synthetic = any(is_synthetic_notebook(raw_dir, n) for n in config.NOTEBOOK_TRIALS)
 
     toc = "".join(
         f'<li><a href="#{n}">{html.escape(NOTEBOOK_TITLES.get(n, n))}</a></li>'
         for n in NOTEBOOK_DAG
     )
     sections = "\n".join(
-        _notebook_section(n, result.runs.get(n), reports, figures_dir, tables_dir, synthetic)
+        _notebook_section(
+            n,
+            result.runs.get(n),
+            reports,
+            figures_dir,
+            tables_dir,
+            is_synthetic_notebook(raw_dir, n),
+            overrides,
+            data_label(raw_dir, n),
+        )
         for n in NOTEBOOK_DAG
     )
     documents = []
@@ -368,7 +446,12 @@ def build_index(
         doc = reports / bundle.EXPORTS / f"{trial}.docx"
         if current:
             doc = bundle.build_trial_document(
-                trial, tables_dir, figures_dir, reports, synthetic, NOTEBOOK_TITLES
+                trial,
+                tables_dir,
+                figures_dir,
+                reports,
+                io.is_synthetic(raw_dir, trial),
+                NOTEBOOK_TITLES,
             )
         elif doc.is_file():
             doc.unlink()  # a document of an older run would pass for current
@@ -380,9 +463,18 @@ def build_index(
     words = (
         f'<h2 id="documents">Word documents</h2><ul>{"".join(documents)}</ul>' if documents else ""
     )
-    inputs = collect_inputs(raw_dir) if raw_dir.is_dir() else pd.DataFrame()
+    processed_dir = shared.get("processed_dir")
+    processed = io.load_manifest(config.resolve_path(processed_dir, root)) if processed_dir else {}
+    formats = processed.get("raw_formats", {})
+    inputs = collect_inputs(raw_dir, formats) if raw_dir.is_dir() else pd.DataFrame()
     versions = pd.DataFrame(package_versions().items(), columns=["package", "version"])
     manifest = io.load_manifest(raw_dir)
+    trial_labels = "".join(
+        f"<br>{html.escape(t)}: "
+        + ("SYNTHETIC demo data" if io.is_synthetic(raw_dir, t) else "real trial export")
+        for t in config.TRIALS
+        if (raw_dir / t).is_dir()
+    )
     provenance = f"""
 <h2 id="provenance">Provenance</h2>
 <table>
@@ -394,13 +486,17 @@ def build_index(
         + ")"
         if synthetic
         else "real trial export"
-    }</td></tr>
+    }{trial_labels}</td></tr>
 <tr><th>raw data folder</th><td>{html.escape(str(raw_dir))}</td></tr>
 <tr><th>git commit</th><td>{html.escape(git_commit(root))}</td></tr>
 <tr><th>run started (UTC)</th><td>{started.strftime("%Y-%m-%d %H:%M:%S")}</td></tr>
 <tr><th>pipeline time</th><td>{result.seconds:.1f} s</td></tr>
 </table>
-<h3>Parameters</h3><pre>{html.escape(json.dumps(params, indent=2, default=str))}</pre>
+<h3>Parameters</h3><p>Each notebook's section above lists the parameters it received.
+Overridden for this run: {
+        html.escape(", ".join(f"{o.section}.{o.key} = {o.value!r}" for o in overrides))
+        or "none (params.yaml as is)"
+    }</p><pre>{html.escape(json.dumps(params, indent=2, default=str))}</pre>
 <h3>Input files</h3>{inputs.to_html(index=False) if len(inputs) else "<p>none found</p>"}
 <h3>Package versions</h3>{versions.to_html(index=False)}
 """
@@ -421,10 +517,14 @@ each notebook report ends with that mapping.</p>
 
 
 def write_index(
-    root: Path, params: dict[str, Any], result: PipelineResult, started: dt.datetime
+    root: Path,
+    params: dict[str, Any],
+    result: PipelineResult,
+    started: dt.datetime,
+    overrides: Iterable[Any] = (),
 ) -> Path:
     """Write ``reports/index.html`` and return its path."""
     path = root / "reports" / "index.html"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(build_index(root, params, result, started), encoding="utf-8")
+    path.write_text(build_index(root, params, result, started, overrides), encoding="utf-8")
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -16,7 +17,8 @@ class NotebookRun:
     error: str = ""
     output: Path | None = None
     html: Path | None = None
-    parameters: dict = field(default_factory=dict)  # the values injected into the notebook
+    # the values injected into the notebook
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -147,8 +147,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = int(args.scale) if float(args.scale).is_integer() else args.scale
     out = config.resolve_path(args.out)
     tables, manifest = simulate_demo_cohort(args.seed, scale)
-    for trial, tabs in tables.items():
-        io.write_csv_tables(tabs, Path(out) / trial)
     if args.fcs_patients > 0:  # FCS files + GatingML + sample sheet, truth in the manifest
         manifest["fcs"] = write_fcs_cohort(
             tables[TRIAL_EVEROLIMUS]["nk_flow"],
@@ -156,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.seed,
             FcsModel(n_patients=args.fcs_patients),
         )
-    io.write_json(manifest, Path(out) / io.MANIFEST)
+    io.write_raw_cohort(tables, manifest, Path(out))  # file hashes label each trial folder
     n = manifest["cohort"]
     print(
         f"Synthetic cohort written to {out}: HER2-CTC {n[TRIAL_HER2]['n_screened']} screened / "
