@@ -25,6 +25,16 @@ NOTEBOOK_DAG: dict[str, tuple[str, ...]] = {
     "04_mtor_status": ("00_data_preparation",),
 }
 
+#: notebook -> (trial whose export it analyses, optional tables it cannot do without). The runner
+#: skips a notebook whose trial folder or such a table is not supplied, and says so.
+NOTEBOOK_INPUTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "00_data_preparation": (None, ()),
+    "01_screening_rate": ("her2_ctc_tdm1", ()),
+    "02_tdm1_response": ("her2_ctc_tdm1", ()),
+    "03_nk_function_changes": ("everolimus_nk", ()),
+    "04_mtor_status": ("everolimus_nk", ("western_blot",)),
+}
+
 
 def repo_root(start: Path | None = None) -> Path:
     """Return the repository root: the nearest ancestor holding ``params.yaml``.
