@@ -26,6 +26,7 @@ HER2, EVERO = "her2_ctc_tdm1", "everolimus_nk"
 HER2_NOTEBOOKS = ("01_screening_rate", "02_tdm1_response")
 EVERO_NOTEBOOKS = ("03_nk_function_changes", "04_mtor_status")
 #: Methods whose estimate from fewer patients would be one patient's own value.
+OBSERVED_ORR = "ORR (confirmed), EFFFL: observed proportion (ignores the two-stage design)"
 MIN_N_BY_METHOD = {"Hodges–Lehmann": 2, "geometric means": 2, "Kaplan–Meier": 3}
 
 
@@ -67,7 +68,9 @@ class ProfileRun:
 
     def row(self, notebook: str, name: str, starts: str) -> pd.Series:
         t = self.table(notebook, name)
-        hits = t[t["parameter"].str.startswith(starts)]
+        hits = t[t["parameter"].eq(starts)]  # the exact label first, else the one it starts
+        if hits.empty:
+            hits = t[t["parameter"].str.startswith(starts)]
         assert len(hits) == 1, (starts, t["parameter"].tolist())
         return hits.iloc[0]
 
@@ -169,13 +172,19 @@ def test_one_responder_association_rows_are_not_estimable(run):
     assert len(hl) == 3
     assert hl["estimate"].isna().all()
     assert (hl["note"] == "not estimable: 1 responder with a value").all()
-    orr = run.row("02_tdm1_response", "orr_design_adjusted", "ORR (confirmed), EFFFL: observed")
+    orr = run.row(
+        "02_tdm1_response",
+        "orr_design_adjusted",
+        "ORR (confirmed), EFFFL: observed proportion (ignores the two-stage design)",
+    )
     assert (orr["n"], orr["N"]) == (1, 10)
     assert math.isclose(orr["estimate"], 0.1)
 
 
-def test_one_responder_fish_boundary_cells_called_at_2_0(run):
+def test_one_responder_fish_boundary_cells_called_at_the_cut_off(run):
     _only(run, "one_responder")
+    threshold = config.load_params()["shared"]["ratio_threshold"]
+    key = {2.0: "amplified_at_2_0", 2.2: "amplified_at_2_2"}[threshold]
     cells = pd.read_parquet(run.out / "processed" / HER2 / "adcell.parquet")
     for cell in run.truth(HER2)["fish_boundaries"]["cells"]:
         row = cells[
@@ -183,12 +192,16 @@ def test_one_responder_fish_boundary_cells_called_at_2_0(run):
             & cells["CELLID"].eq(cell["cell_id"])
             & cells["READER"].eq("R1")
         ]
-        assert row["AMPFL"].tolist() == ["Y" if cell["amplified_at_2_0"] else "N"], cell
+        assert row["AMPFL"].tolist() == ["Y" if cell[key] else "N"], cell
 
 
 def test_stage1_stop_is_reported_and_absent_tables_say_not_available(run):
     _only(run, "stage1_stop")
-    orr = run.row("02_tdm1_response", "orr_design_adjusted", "ORR (confirmed), EFFFL: observed")
+    orr = run.row(
+        "02_tdm1_response",
+        "orr_design_adjusted",
+        "ORR (confirmed), EFFFL: observed proportion (ignores the two-stage design)",
+    )
     assert (orr["n"], orr["N"]) == (0, 9)
     assert orr["note"] == "trial stopped for futility at stage 1"
     ctc = run.table("02_tdm1_response", "ctc_changes")

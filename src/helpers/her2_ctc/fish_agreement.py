@@ -486,18 +486,23 @@ def compute_patient_fish_if(
             "IFPOS": grouped["IFPOS"].agg(lambda s: "Y" if s.eq("Y").any() else "N"),
         }
     ).reset_index()
-    cross = pd.crosstab(
-        pd.Categorical(patients["IFPOS"], categories=["Y", "N"]),
-        pd.Categorical(patients["FISHPOS"], categories=["Y", "N"]),
-        dropna=False,
-    )
+    if patients.empty:  # no IF result (ctc_if not supplied): every count is 0
+        cross = pd.DataFrame(0, index=range(2), columns=range(2))
+    else:
+        cross = pd.crosstab(
+            pd.Categorical(patients["IFPOS"], categories=["Y", "N"]),
+            pd.Categorical(patients["FISHPOS"], categories=["Y", "N"]),
+            dropna=False,
+        )
     cross.index = pd.Index(["IF positive", "IF negative"], name="IF (≥1 CTC)")
     cross.columns = pd.Index(["FISH amplified", "FISH not amplified"], name="FISH (≥1 CTC)")
     cross["Total"] = cross.sum(axis=1)
     cross.loc["Total"] = cross.sum(axis=0)
     label = f"IF ≥{positive_score} vs FISH amplified (per patient): "
     if patients.empty:
-        table = _frame([_not_estimable(label, 0, "", ci_level, "no patient with both tests")])
+        row = _not_estimable(label, 0, "", ci_level, "no patient with both tests")
+        row["note"] = "not available: table ctc_if not supplied (no patient with an IF result)"
+        table = _frame([row])
     else:
         truth, test = patients["FISHPOS"].eq("Y"), patients["IFPOS"].eq("Y")
         rows = stats.compute_diagnostic_accuracy(
