@@ -513,3 +513,17 @@ def test_non_integer_ctc_count_raises(toy_cohort):
     screening, cells = toy_cohort
     with pytest.raises(ValueError, match="ctc_count"):
         derive_patient_ctc_summary(screening.assign(ctc_count=2.5), cells)
+
+
+def test_biomarker_section_without_its_table_says_not_available():
+    # issue 12: ctc_followup / ctdna are optional; their rows name the absent table
+    from helpers.her2_ctc import tdm1
+
+    rows = pd.DataFrame({"parameter": ["CTC change"], "estimate": [float("nan")], "note": [""]})
+    adbm = pd.DataFrame({"PARAMCD": ["CTDNATF"]})
+    ctc = tdm1.derive_availability_notes(rows, adbm, "CTCCNT")
+    assert ctc["note"].tolist() == ["not available: table ctc_followup not supplied"]
+    dna = tdm1.derive_availability_notes(rows, adbm, "CTDNATF")
+    assert dna["note"].tolist() == [""]  # supplied: unchanged
+    with pytest.raises(ValueError, match="paramcd must be one of"):
+        tdm1.derive_availability_notes(rows, adbm, "GZMB")

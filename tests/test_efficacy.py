@@ -327,11 +327,13 @@ def test_paired_values_pivot_by_hand():
     assert sub["USUBJID"].tolist() == ["P2"]
 
 
-def test_paired_values_unknown_visit_or_param_raises():
-    with pytest.raises(ValueError, match="visit 'C4D1'"):
-        efficacy.derive_paired_values(_adbm(), "CTDNATF", "C1D1", "C4D1")
-    with pytest.raises(ValueError, match="no 'CTCCNT' rows"):
-        efficacy.derive_paired_values(_adbm(), "CTCCNT", "C1D1", "C2D1")
+def test_paired_values_absent_visit_or_param_gives_no_complete_pair():
+    # a visit nobody reached, or a parameter whose optional table was not supplied
+    later = efficacy.derive_paired_values(_adbm(), "CTDNATF", "C1D1", "C4D1")
+    assert not later["COMPLETE"].any()
+    absent = efficacy.derive_paired_values(_adbm(), "CTCCNT", "C1D1", "C2D1")
+    assert absent.empty
+    assert "COMPLETE" in absent.columns
 
 
 def test_trajectory_data_offset_and_response_group():
@@ -372,8 +374,35 @@ def test_response_association_empty_group_gives_nan_row_with_note():
     assert "0 responder" in row["note"]
 
 
+@pytest.mark.parametrize(
+    ("flags", "why"),
+    [
+        (["Y", "N", "N", "N"], "not estimable: 1 responder with a value"),
+        (["N", "N", "N", "N"], "not estimable: 0 responders with a value"),
+        (["Y", "Y", "Y", "N"], "not estimable: 1 non-responder with a value"),
+        (["Y", "Y", "Y", "Y"], "not estimable: 0 non-responders with a value"),
+    ],
+)
+def test_response_association_with_a_group_below_two_is_not_estimable(flags, why):
+    # issue 12: a shift against one patient is that patient's value, not a group comparison
+    data = pd.DataFrame({"RSPFL": flags, "X": [5.0, 5.0, 2.0, 3.0]})
+    row = efficacy.compute_response_association(data, {"X": "X"}).iloc[0]
+    assert np.isnan(row["estimate"])
+    assert np.isnan(row["p_value"])
+    assert row["note"] == why
+    assert row["N"] == 4
+
+
+def test_flag_association_without_any_patient_is_not_estimable():
+    data = pd.DataFrame({"USUBJID": [], "CONVFL": [], "RSPFL": []})
+    row = efficacy.compute_flag_association(data, "CONVFL", "RSPFL", "OR").iloc[0]
+    assert np.isnan(row["estimate"])
+    assert row["note"] == "not estimable: no patient with both CONVFL and RSPFL"
+
+
 def test_response_association_small_group_note_and_bad_flag():
-    data = pd.DataFrame({"RSPFL": ["Y", "N", "N", "N"], "X": [5.0, 1.0, 2.0, 3.0]})
+    # (a group of two is compared; see the test below for a group of one)
+    data = pd.DataFrame({"RSPFL": ["Y", "Y", "N", "N", "N"], "X": [5.0, 4.0, 1.0, 2.0, 3.0]})
     row = efficacy.compute_response_association(data, {"X": "X"}).iloc[0]
     assert "fewer than 3" in row["note"]
     with pytest.raises(ValueError, match="'Y' or 'N'"):

@@ -264,9 +264,11 @@ def test_compute_inhibition_gmr_floor_equals_manual_substitution_and_exclusion_d
 
 
 def test_compute_inhibition_gmr_single_pair_nan_ci_and_no_pair_nan_row():
+    # one patient's own inhibition is not an estimate (issue 12)
     one = mtor.compute_inhibition_gmr(_inhib([2.0], [1.0]), "M3", 0.1).iloc[0]
-    assert one["estimate"] == pytest.approx(50.0)
+    assert math.isnan(one["estimate"])
     assert math.isnan(one["ci_lower"])
+    assert "not estimable: 1 complete pair" in one["note"]
     none = mtor.compute_inhibition_gmr(_inhib([np.nan], [1.0]), "M3", 0.1).iloc[0]
     assert none["N"] == 0
     assert math.isnan(none["estimate"])

@@ -408,12 +408,63 @@ def test_km_keeps_categorical_group_order(close_figs):
         (pd.DataFrame({"AVAL": [1.0], "CNSR": [2]}), {}, "0 \\(event\\) or 1"),
         (pd.DataFrame({"AVAL": [-1.0], "CNSR": [0]}), {}, ">= 0"),
         (pd.DataFrame({"AVAL": [1.0, 2], "CNSR": [0, 1], "PARAMCD": ["PFS", "OS"]}), {}, "PARAMCD"),
-        (pd.DataFrame({"AVAL": [], "CNSR": []}), {}, "empty"),
     ],
 )
 def test_km_invalid_inputs_raise_value_error(frame, kwargs, message):
     with pytest.raises(ValueError, match=message):
         plots.plot_km(frame, **kwargs)
+
+
+def test_km_group_below_the_minimum_is_listed_but_not_drawn(close_figs):
+    # issue 12: no curve, median or landmark rate from one or two patients
+    adtte = pd.DataFrame(
+        {"AVAL": [1.0, 2, 3, 4, 5], "CNSR": [0, 0, 1, 0, 0], "G": ["a", "a", "a", "b", "b"]}
+    )
+    fig = plots.plot_km(adtte, group="G", landmarks=[2])
+    close_figs(fig)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[1] == "b (n = 2): not drawn, fewer than 3 patients"
+    assert labels[0].startswith("a (n = 3): median")
+    steps = [line for line in ax.get_lines() if len(line.get_xdata()) > 2]
+    assert len(steps) == 1  # only group a has a curve
+    assert [t.get_text() for t in _risk_axes(fig).get_yticklabels()] == ["a", "b"]
+    assert plots.KM_MIN_PATIENTS == 3
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"AVAL": [], "CNSR": []}), "Not drawn: no patient in this analysis."),
+        (
+            pd.DataFrame({"AVAL": [1.0, 2.0], "CNSR": [0, 1]}),
+            "Not drawn: 2 patients; a Kaplan–Meier curve needs at least 3 patients per group.",
+        ),
+    ],
+)
+def test_km_without_a_drawable_group_says_why(frame, message, close_figs):
+    fig = plots.plot_km(frame)
+    close_figs(fig)
+    (ax,) = fig.axes
+    assert ax.get_label() == "not_drawn"
+    assert ax.texts[0].get_text() == message
+
+
+def test_forest_without_any_estimate_lists_the_reasons(close_figs):
+    est = pd.DataFrame(
+        {
+            "parameter": ["HR per unit"],
+            "estimate": [np.nan],
+            "ci_lower": [np.nan],
+            "ci_upper": [np.nan],
+            "note": ["not estimable: no event"],
+        }
+    )
+    fig = plots.plot_forest(est)
+    close_figs(fig)
+    (ax,) = fig.axes
+    assert ax.get_label() == "not_drawn"
+    assert "HR per unit: not estimable: no event" in ax.texts[0].get_text()
 
 
 # --------------------------------------------------------------------------------------------
@@ -910,9 +961,13 @@ def test_every_plot_returns_unregistered_figure_and_prints_nothing(make, capsys,
         lambda: plots.plot_ae_bars(pd.DataFrame()),
     ],
 )
-def test_empty_inputs_raise_value_error(call):
-    with pytest.raises(ValueError, match="empty"):
-        call()
+def test_empty_inputs_give_a_figure_that_says_not_drawn(call, close_figs):
+    # a small trial or an absent optional table must not stop a notebook
+    fig = call()
+    close_figs(fig)
+    (ax,) = fig.axes
+    assert ax.get_label() == "not_drawn"
+    assert ax.texts[0].get_text().startswith("Not drawn: no data for this figure")
 
 
 def test_non_dataframe_input_raises_type_error():

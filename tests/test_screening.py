@@ -514,7 +514,10 @@ def test_reader_agreement_without_second_reader_is_not_estimable_not_an_error(to
     adcell, _ = toy
     agreement = fish_agreement.compute_reader_agreement(adcell[adcell["READER"] == "R1"])
     assert agreement.table["estimate"].isna().all()
-    assert agreement.bland_altman is None
+    ba = agreement.bland_altman
+    assert ba.mean.size == 0
+    assert ba.table["estimate"].isna().all()
+    assert (ba.table["note"] == "not estimable: no CTC read by both readers (no R2 reading)").all()
 
 
 # ------------------------------------------------------------------------------------------
@@ -563,10 +566,15 @@ def test_if_positive_score_3plus_changes_sensitivity_and_invalid_score_raises():
         fish_agreement.compute_fish_if_agreement(_if_cells(), "4+")
 
 
-def test_if_agreement_without_if_data_raises_helpful_error(toy):
+def test_if_agreement_without_if_data_says_not_available(toy):
     adcell, _ = toy
-    with pytest.raises(ValueError, match="IF result"):
-        fish_agreement.compute_fish_if_agreement(adcell.assign(IFSCORE=None))
+    out = fish_agreement.compute_fish_if_agreement(adcell.assign(IFSCORE=None))
+    assert out.cells.empty
+    assert out.roc.curve.empty
+    assert out.cross_table.to_numpy().sum() == 0
+    assert out.table["note"].tolist() == [
+        "not available: table ctc_if not supplied (no CTC scoreable by R1 has an IF result)"
+    ]
 
 
 # ------------------------------------------------------------------------------------------

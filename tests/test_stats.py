@@ -207,13 +207,21 @@ def test_paired_change_non_positive_with_log_raises_lloq_message():
         S.compute_paired_change([1.0, 0.0, 3.0], [2.0, 2.0, 2.0], "x", log=True)
 
 
-def test_paired_change_single_pair_gives_unbounded_ci_and_p_1():
+def test_paired_change_single_pair_is_not_estimable():
+    # one patient's own change is not an estimate (issue 12): no number, the reason instead
     row = _first(S.compute_paired_change([2.0], [5.0], "x"))
     assert row["N"] == 1
-    assert row["estimate"] == 3.0
+    assert math.isnan(row["estimate"])
+    assert math.isnan(row["p_value"])
+    assert row["note"] == "not estimable: 1 complete pair"
+
+
+def test_paired_change_two_pairs_gives_unbounded_ci_and_p_0_5():
+    row = _first(S.compute_paired_change([2.0, 1.0], [5.0, 3.0], "x"))
+    assert row["estimate"] == 2.5  # median of the Walsh averages 2, 2.5, 3
     assert row["ci_lower"] == -math.inf
     assert row["ci_upper"] == math.inf
-    assert row["p_value"] == 1.0  # only 2 sign assignments: both as extreme as observed
+    assert row["p_value"] == 0.5  # 4 sign assignments, 2 as extreme as observed
     assert "not attainable" in row["note"]
 
 
@@ -266,8 +274,6 @@ def test_paired_change_returns_estimate_table_columns():
 @pytest.mark.parametrize(
     ("before", "after", "match"),
     [
-        ([], [], "no complete pairs"),
-        ([np.nan, 1.0], [2.0, np.nan], "no complete pairs"),
         ([1.0, 2.0], [1.0], "same length"),
         (["a", "b"], [1.0, 2.0], "numbers"),
     ],
@@ -275,6 +281,22 @@ def test_paired_change_returns_estimate_table_columns():
 def test_paired_change_invalid_input_raises(before, after, match):
     with pytest.raises((ValueError, TypeError), match=match):
         S.compute_paired_change(before, after, "x")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "why"),
+    [
+        ([], [], "not estimable: 0 complete pairs"),
+        ([np.nan, 1.0], [2.0, np.nan], "not estimable: 0 complete pairs"),
+        ([np.nan, 1.0], [2.0, 3.0], "not estimable: 1 complete pair"),
+    ],
+)
+@pytest.mark.parametrize("log", [False, True])
+def test_paired_change_with_fewer_than_two_pairs_is_not_estimable(before, after, why, log):
+    row = _first(S.compute_paired_change(before, after, "x", log=log))
+    assert math.isnan(row["estimate"])
+    assert math.isnan(row["p_value"])
+    assert row["note"] == why
 
 
 def test_paired_change_invalid_ci_level_raises():
@@ -341,12 +363,13 @@ def test_gmr_non_positive_raises_with_lloq_hint(bad):
         S.compute_geometric_mean_ratio([1.0, bad], [2.0, 3.0], "x")
 
 
-def test_gmr_single_pair_has_no_ci():
+def test_gmr_single_pair_is_not_estimable():
+    # one patient's own ratio is not an estimate (issue 12)
     row = _first(S.compute_geometric_mean_ratio([2.0], [6.0], "x"))
-    assert row["estimate"] == pytest.approx(3.0)
+    assert math.isnan(row["estimate"])
     assert math.isnan(row["ci_lower"])
-    assert math.isnan(row["p_value"])
-    assert "at least 2" in row["note"]
+    assert row["note"] == "not estimable: 1 complete pair"
+    assert row["N"] == 1
 
 
 def test_gmr_identical_ratios_degenerate_ci():
@@ -778,6 +801,28 @@ def test_mann_whitney_ties_p_matches_split_enumeration_with_midranks():
     row = _first(S.compute_mann_whitney(x, y, "x"))
     assert row["p_value"] == pytest.approx(_brute_rank_sum_p(x, y), abs=1e-12)
     assert "ties" in row["note"]
+
+
+def test_mann_whitney_group_of_one_with_ties_is_exact_conditional_not_an_error():
+    # issue 12: scipy's permutation method raises with one value per group. The exact
+    # conditional permutation distribution is defined: by hand, pooled midranks of
+    # [2 | 2, 3, 3, 5] are 1.5, 1.5, 3.5, 3.5, 5; the lone x takes each rank with probability
+    # 1/5, so P(R <= 1.5) = 2/5, P(R >= 1.5) = 1 and p = min(1, 2 * 2/5) = 0.8.
+    row = _first(S.compute_mann_whitney([2.0], [2.0, 3.0, 3.0, 5.0], "x"))
+    assert row["p_value"] == pytest.approx(0.8)
+    assert row["p_value"] == pytest.approx(
+        _brute_rank_sum_p(np.array([2.0]), np.array([2.0, 3, 3, 5])), abs=1e-12
+    )
+    assert "p exact conditional permutation (ties)" in row["note"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mann_whitney_exact_conditional_p_equals_scipy_permutation_where_scipy_works(seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.integers(0, 4, 4).astype(float), rng.integers(0, 4, 5).astype(float)
+    row = _first(S.compute_mann_whitney(x, y, "x"))
+    ref = sps.mannwhitneyu(x, y, method=sps.PermutationMethod(n_resamples=np.inf)).pvalue
+    assert row["p_value"] == pytest.approx(ref, abs=1e-12)
 
 
 def test_mann_whitney_tiny_groups_unbounded_ci():

@@ -182,17 +182,45 @@ def test_km_all_censored_median_not_reached_and_s_equals_one():
     assert np.isnan(_row(table, "survival", 10)["estimate"])  # beyond follow-up
 
 
-def test_km_single_patient_with_event():
-    table = summarise_km(pd.DataFrame({"AVAL": [4.0], "CNSR": [0]}), "x", landmarks=(2, 6))
-    assert _row(table, "median")["estimate"] == 4.0
+@pytest.mark.parametrize(
+    ("aval", "cnsr", "why"),
+    [
+        ([], [], "not estimable: 0 patients (Kaplan–Meier needs at least 3)"),
+        ([4.0], [0], "not estimable: 1 patient (Kaplan–Meier needs at least 3)"),
+        ([4.0, 5.0], [1, 0], "not estimable: 2 patients (Kaplan–Meier needs at least 3)"),
+    ],
+)
+def test_km_with_fewer_than_three_patients_is_not_estimable(aval, cnsr, why):
+    # a "median" of one or two patients is their own time (issue 12)
+    frame = pd.DataFrame({"AVAL": aval, "CNSR": cnsr})
+    table = summarise_km(frame, "x", landmarks=(2, 6))
+    assert len(table) == 3
+    assert table["estimate"].isna().all()
+    assert (table["note"] == why).all()
+    assert table["N"].tolist() == [len(aval)] * 3
+
+
+def test_km_group_of_one_is_not_estimable_the_others_are():
+    frame = pd.DataFrame(
+        {"AVAL": [1.0, 2.0, 3.0, 4.0], "CNSR": [0, 0, 1, 0], "G": ["a", "a", "a", "b"]}
+    )
+    table = summarise_km(frame, "x", landmarks=(2,), group="G")
+    b = table[table["group"] == "b"]
+    assert b["estimate"].isna().all()
+    assert b["note"].str.startswith("not estimable: 1 patient").all()
+    assert table.loc[table["group"] == "a", "estimate"].notna().all()
+
+
+def test_km_three_patients_is_estimated():
+    table = summarise_km(pd.DataFrame({"AVAL": [4.0, 5, 6], "CNSR": [0, 0, 0]}), "x", (2, 7))
+    assert _row(table, "median")["estimate"] == 5.0
     assert _row(table, "survival", 2)["estimate"] == 1.0
-    assert _row(table, "survival", 6)["estimate"] == 0.0
+    assert _row(table, "survival", 7)["estimate"] == 0.0
 
 
 @pytest.mark.parametrize(
     ("frame", "kwargs"),
     [
-        (pd.DataFrame({"AVAL": [], "CNSR": []}), {}),
         (pd.DataFrame({"AVAL": [1.0], "CNSR": [2]}), {}),
         (pd.DataFrame({"AVAL": [-1.0], "CNSR": [0]}), {}),
         (pd.DataFrame({"AVAL": [1.0], "CNSR": [0]}), {"ci_level": 95}),
@@ -261,9 +289,10 @@ def test_logrank_aml_matches_hand_computation_and_r_survdiff_3_4():
     assert (row["n"], row["N"], row["df"]) == (18, 23, 1)
 
 
-def test_logrank_single_group_raises():
-    with pytest.raises(ValueError, match="at least 2 levels"):
-        compute_logrank(AML_MAINTAINED.assign(x="a"), "x")
+def test_logrank_single_group_is_not_estimable():
+    row = compute_logrank(AML_MAINTAINED.assign(x="a"), "x").iloc[0]
+    assert np.isnan(row["p_value"])
+    assert row["note"].startswith("not estimable: 1 group (a)")
 
 
 # ---------------------------------------------------------------- Cox
@@ -574,3 +603,39 @@ def test_km_log_log_ci_covers_true_survival_and_median_at_nominal_rate_in_simula
         hits_median += med["ci_lower"] <= median <= med["ci_upper"]
     assert 0.92 <= hits_s6 / reps <= 0.985
     assert 0.92 <= hits_median / reps <= 0.985
+
+
+# ---------------------------------------------------------------- small cohorts (issue 12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_median_followup_below_three_patients_is_not_estimable(n):
+    data = pd.DataFrame({"AVAL": [3.0, 5.0][:n], "CNSR": [1, 1][:n]})
+    row = compute_median_followup(data).iloc[0]
+    assert np.isnan(row["estimate"])
+    plural = "" if n == 1 else "s"
+    assert row["note"] == f"not estimable: {n} patient{plural} (Kaplan–Meier needs at least 3)"
+
+
+@pytest.mark.parametrize(
+    ("frame", "why"),
+    [
+        (pd.DataFrame({"AVAL": [], "CNSR": [], "x": []}), "not estimable: no patient"),
+        (
+            pd.DataFrame({"AVAL": [1.0, 2.0, 3.0], "CNSR": [1, 1, 1], "x": ["a", "b", "b"]}),
+            "not estimable: no event",
+        ),
+    ],
+)
+def test_logrank_without_patient_or_event_is_not_estimable(frame, why):
+    row = compute_logrank(frame, "x").iloc[0]
+    assert np.isnan(row["p_value"])
+    assert row["note"] == why
+
+
+def test_landmark_of_no_patient_is_empty_not_an_error():
+    empty = pd.DataFrame({"USUBJID": [], "AVAL": [], "CNSR": []})
+    res = derive_landmark(empty, 3.0, covariate=pd.DataFrame({"USUBJID": [], "G": []}))
+    assert res.data.empty
+    assert {"LANDMARK", "G"} <= set(res.data.columns)
+    assert res.excluded.empty

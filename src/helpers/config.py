@@ -37,6 +37,10 @@ NOTEBOOK_TRIALS: dict[str, tuple[str, ...]] = {
     "04_mtor_status": ("everolimus_nk",),
 }
 
+#: notebook -> optional tables (of its trial, :data:`NOTEBOOK_TRIALS`) it cannot do without. The
+#: runner skips a notebook whose trial folder or such a table is not supplied, and says so.
+NOTEBOOK_REQUIRED_TABLES: dict[str, tuple[str, ...]] = {"04_mtor_status": ("western_blot",)}
+
 
 def repo_root(start: Path | None = None) -> Path:
     """Return the repository root: the nearest ancestor holding ``params.yaml``.

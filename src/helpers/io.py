@@ -392,6 +392,28 @@ def _near_miss(table: str, files: list[str]) -> str | None:
     return stems[close[0]] if close else None
 
 
+def supplied_trials(raw_dir: Path, trials: Iterable[str]) -> list[str]:
+    """The trials of ``trials`` whose folder exists in ``raw_dir`` (a run may supply only one).
+
+    Raises
+    ------
+    RawFileError
+        When none of them has a folder.
+    """
+    found = [trial for trial in trials if (Path(raw_dir) / trial).is_dir()]
+    if not found:
+        raise RawFileError(
+            f"No trial folder ({', '.join(trials)}) in {raw_dir}. Put the exports there (see "
+            "docs/data_dictionary.md) or build the demo cohort with `python -m helpers.simulate`."
+        )
+    return found
+
+
+def table_supplied(raw_dir: Path, trial: str, table: str) -> bool:
+    """Whether ``<raw_dir>/<trial>/<table>.csv|.xlsx`` exists."""
+    return find_table_file(Path(raw_dir) / trial, table) is not None
+
+
 def load_manifest(raw_dir: Path) -> dict[str, Any]:
     """Return ``data/raw/manifest.json`` (empty dict when absent: real data)."""
     path = Path(raw_dir) / MANIFEST

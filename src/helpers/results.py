@@ -25,7 +25,8 @@ ESTIMATE_COLUMNS = (
 )
 #: The same plus a test's p-value and a free-text note, for helpers that test or qualify.
 TESTED_ESTIMATE_COLUMNS = (*ESTIMATE_COLUMNS, "p_value", "note")
-SUMMARY_COLUMNS = ("outcome", *ESTIMATE_COLUMNS, "p_value", "p_adj")
+#: ``note`` keeps the reason of a row without numbers ("not estimable: 1 responder").
+SUMMARY_COLUMNS = ("outcome", *ESTIMATE_COLUMNS, "p_value", "p_adj", "note")
 #: Smallest p-value reported or plotted as a number. Below it (down to 0, where a tail
 #: probability underflows double precision, ~1e-308 normal / 5e-324 subnormal) p is reported as
 #: "p < 1e-300" and drawn at this floor, so every figure and text has a finite -log10(p) <= 300.
@@ -80,7 +81,7 @@ def summarise_results(tables: Mapping[str, pd.DataFrame | list[pd.DataFrame]]) -
     -------
     pandas.DataFrame
         Columns ``outcome, parameter, n, N, estimate, ci_lower, ci_upper, ci_level, method,
-        p_value, p_adj`` (missing optional columns are NA), in the order given.
+        p_value, p_adj, note`` (missing optional columns are NA), in the order given.
     """
     frames = []
     for outcome, value in tables.items():

@@ -45,6 +45,10 @@ DAYS_PER_MONTH = 30.4375
 """Average Gregorian month length in days (365.25 / 12): months = days / DAYS_PER_MONTH."""
 
 KM_METHOD = "Kaplan–Meier, log-log CI"
+#: Fewest patients for which a Kaplan–Meier median or landmark rate is reported (and a curve
+#: drawn, :func:`helpers.plots.plot_km`): with one or two patients the "estimate" is their own
+#: event or censoring times, so the rows say "not estimable" instead.
+KM_MIN_PATIENTS = 3
 ADTTE_COLUMNS = [
     "USUBJID",
     "PARAMCD",
@@ -602,7 +606,37 @@ def _landmark_row(curve: _KMCurve, label: str, t: float, ci_level: float) -> dic
     }
 
 
+def _not_estimable_km_rows(
+    label: str, landmarks: Sequence[float], ci_level: float, n: int, n_events: int
+) -> list:
+    why = (
+        f"not estimable: {n} patient{'' if n == 1 else 's'} "
+        f"(Kaplan–Meier needs at least {KM_MIN_PATIENTS})"
+    )
+    base = {
+        "n": n_events,
+        "N": n,
+        "estimate": np.nan,
+        "ci_lower": np.nan,
+        "ci_upper": np.nan,
+        "ci_level": ci_level,
+        "method": KM_METHOD,
+        "note": why,
+    }
+    rows = [
+        {"parameter": f"{label}: median (months)", "statistic": "median", "time_months": np.nan}
+    ]
+    rows += [
+        {"parameter": f"{label}: {t:g}-month survival", "statistic": "survival", "time_months": t}
+        for t in landmarks
+    ]
+    return [{**row, **base} for row in rows]
+
+
 def _km_rows(df: pd.DataFrame, label: str, landmarks: Sequence[float], ci_level: float) -> list:
+    if len(df) < KM_MIN_PATIENTS:
+        events = int((df["CNSR"] == 0).sum()) if len(df) else 0
+        return _not_estimable_km_rows(label, landmarks, ci_level, len(df), events)
     curve = _fit_km(df["AVAL"].to_numpy(float), 1 - df["CNSR"].to_numpy(int), ci_level)
     rows = [_median_row(curve, label, ci_level, KM_METHOD)]
     rows += [_landmark_row(curve, label, t, ci_level) for t in landmarks]
@@ -653,11 +687,23 @@ def summarise_km(
     References
     ----------
     Brookmeyer R, Crowley J. Biometrics 1982;38:29–41. Kalbfleisch JD, Prentice RL (2002).
+
+    Notes
+    -----
+    With fewer than :data:`KM_MIN_PATIENTS` (3) patients (overall or in a group), or none at
+    all, the rows carry NaN and the note "not estimable: 1 patient (Kaplan–Meier needs at least
+    3)" instead of one patient's own times.
     """
     validate_ci_level(ci_level)
-    df = _validated_tte(adtte)
     if any(t < 0 for t in landmarks):
         raise ValueError(f"landmarks must be >= 0 months, got {list(landmarks)}.")
+    if isinstance(adtte, pd.DataFrame) and adtte.empty:
+        _require_columns(adtte, ["AVAL", "CNSR"], "adtte")
+        out = pd.DataFrame(_not_estimable_km_rows(parameter, landmarks, ci_level, 0, 0))
+        if group is not None:
+            out.insert(0, "group", "no patient")
+        return out
+    df = _validated_tte(adtte)
     if group is None:
         return pd.DataFrame(_km_rows(df, parameter, landmarks, ci_level))
     _require_columns(df, [group], "adtte")
@@ -696,9 +742,13 @@ def compute_median_followup(adtte: pd.DataFrame, ci_level: float = 0.95) -> pd.D
     Schemper M, Smith TL. Control Clin Trials 1996;17:343–346.
     """
     validate_ci_level(ci_level)
+    method = "Reverse Kaplan–Meier (Schemper & Smith 1996), log-log CI"
+    if isinstance(adtte, pd.DataFrame) and len(adtte) < KM_MIN_PATIENTS:
+        _require_columns(adtte, ["AVAL", "CNSR"], "adtte")
+        row = _not_estimable_km_rows("Median follow-up", (), ci_level, len(adtte), 0)[0]
+        return pd.DataFrame([{**row, "n": int((adtte["CNSR"] == 1).sum()), "method": method}])
     df = _validated_tte(adtte)
     curve = _fit_km(df["AVAL"].to_numpy(float), df["CNSR"].to_numpy(int), ci_level)
-    method = "Reverse Kaplan–Meier (Schemper & Smith 1996), log-log CI"
     row = _median_row(curve, "Follow-up", ci_level, method)
     row["parameter"] = row["parameter"].replace("Follow-up: median", "Median follow-up")
     return pd.DataFrame([row])
@@ -858,12 +908,32 @@ def compute_cox(
     return pd.DataFrame(rows)
 
 
+def _not_testable(group: str, n_patients: int, n_events: int, why: str) -> pd.DataFrame:
+    row = {
+        "parameter": f"Log-rank test by {group}",
+        "n": n_events,
+        "N": n_patients,
+        "estimate": np.nan,
+        "ci_lower": np.nan,
+        "ci_upper": np.nan,
+        "ci_level": np.nan,
+        "method": "Log-rank test",
+        "p_value": np.nan,
+        "statistic": np.nan,
+        "df": np.nan,
+        "note": why,
+    }
+    return pd.DataFrame([row])
+
+
 def compute_logrank(adtte: pd.DataFrame, group: str) -> pd.DataFrame:
     """Log-rank test comparing survival curves between the levels of ``group``.
 
     Method: k-sample log-rank (Mantel–Haenszel) test, chi-square with k − 1 df (lifelines
     ``multivariate_logrank_test``, equal to R ``survdiff`` with rho = 0). The asymptotic
     chi-square is unreliable with very few events; ``note`` flags groups with < 5 events.
+    With no patient, a single group or no event the row has NaN p-value and the note says
+    "not estimable: <reason>" (a small trial often has one group empty), rather than an error.
 
     Parameters
     ----------
@@ -882,14 +952,20 @@ def compute_logrank(adtte: pd.DataFrame, group: str) -> pd.DataFrame:
     ----------
     Peto R, Peto J. J R Stat Soc A 1972;135:185–207. Mantel N. Cancer Chemother Rep 1966;50:163–170.
     """
+    _require_columns(adtte, ["AVAL", "CNSR", group], "adtte")
+    if adtte.empty:
+        return _not_testable(group, 0, 0, "not estimable: no patient")
     df = _validated_tte(adtte)
-    _require_columns(df, [group], "adtte")
     if df[group].isna().any():
         raise ValueError(f"adtte.{group} has missing values; assign a level or drop those rows.")
     levels = df[group].nunique()
-    if levels < 2:
-        raise ValueError(f"group {group!r} needs at least 2 levels, found {levels}.")
     event = 1 - df["CNSR"]
+    if levels < 2:
+        found = ", ".join(map(str, df[group].unique()))
+        why = f"not estimable: {levels} group ({found}); the log-rank test needs at least 2 levels"
+        return _not_testable(group, len(df), int(event.sum()), why)
+    if event.sum() == 0:
+        return _not_testable(group, len(df), 0, "not estimable: no event")
     from lifelines.statistics import multivariate_logrank_test
 
     res = multivariate_logrank_test(df["AVAL"], df[group], event_observed=event)
@@ -967,6 +1043,14 @@ def derive_landmark(
     """
     if not np.isfinite(landmark_months) or landmark_months <= 0:
         raise ValueError(f"landmark_months must be a positive number, got {landmark_months}.")
+    if isinstance(adtte, pd.DataFrame) and adtte.empty:  # nobody to analyse: empty, not an error
+        _require_columns(adtte, ["USUBJID", "AVAL", "CNSR"], "adtte")
+        extra = [c for c in (covariate.columns if covariate is not None else []) if c != "USUBJID"]
+        data = adtte.assign(LANDMARK=float(landmark_months)).reindex(
+            columns=[*adtte.columns, "LANDMARK", *extra]
+        )
+        excluded = pd.DataFrame(columns=["USUBJID", "AVAL", "CNSR", "reason"])
+        return LandmarkResult(data, excluded, float(landmark_months))
     df = _validated_tte(adtte)
     _require_columns(df, ["USUBJID"], "adtte")
     at_risk = df["AVAL"] > landmark_months

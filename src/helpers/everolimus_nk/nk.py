@@ -444,7 +444,9 @@ def compute_nk_changes(
     pandas.DataFrame
         ``PARAMCD, visit, reference_visit, short_label, label ("<short> · <visit>"), scale`` +
         estimate-table columns + ``p_adj``, ``baseline_median``, ``relative_change_pct``; rows in
-        marker order, then visit.
+        marker order, then visit. Without any NK marker in ``adbm`` (table ``nk_flow`` not
+        supplied): one row without numbers whose note says "not available: table nk_flow not
+        supplied".
     """
     ci_level = validate_ci_level(ci_level)
     validate_frame(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL"])
@@ -452,8 +454,8 @@ def compute_nk_changes(
         present = set(adbm["PARAMCD"].dropna())
         markers = [m for m in NK_MARKER_ORDER if m in present]
     markers = list(markers)
-    if not markers:
-        raise ValueError("no NK marker found in adbm: run the flow derivation first")
+    if not markers:  # the optional nk_flow table was not supplied
+        return _nk_not_available(ci_level)
     log = derive_marker_log_scale(catalogue)
     unknown = [m for m in markers if m not in log]
     if unknown:
@@ -487,6 +489,32 @@ def compute_nk_changes(
     front = ["PARAMCD", "visit", "reference_visit", "short_label", "label", "scale"]
     rest = [c for c in changes.columns if c not in front]
     return changes[front + rest]
+
+
+def _nk_not_available(ci_level: float) -> pd.DataFrame:
+    """The NK change table with one row saying that no flow data were supplied."""
+    row = {
+        "PARAMCD": "",
+        "visit": "",
+        "reference_visit": "",
+        "short_label": "NK markers",
+        "label": "NK flow markers",
+        "scale": "",
+        "parameter": "NK flow-cytometry markers, change from baseline",
+        "n": pd.NA,
+        "N": 0,
+        "estimate": math.nan,
+        "ci_lower": math.nan,
+        "ci_upper": math.nan,
+        "ci_level": ci_level,
+        "method": stats.METHOD_PAIRED,
+        "p_value": math.nan,
+        "note": "not available: table nk_flow not supplied (no NK marker in adbm)",
+        "p_adj": math.nan,
+        "baseline_median": math.nan,
+        "relative_change_pct": math.nan,
+    }
+    return pd.DataFrame([row]).astype({"n": "Int64", "N": "Int64"})
 
 
 def _paired_baseline_median(adbm: pd.DataFrame, m: str, visit: str, reference: str) -> float:
@@ -854,12 +882,14 @@ def derive_median_split(
     Returns
     -------
     pandas.DataFrame
-        The non-missing rows of ``df`` with ``group_col`` added (ordered categorical, ≤ first).
+        The non-missing rows of ``df`` with ``group_col`` added (ordered categorical, ≤ first);
+        empty (with the column) when no value is present.
     """
     validate_frame(df, "df", [column])
     data = df[df[column].notna()].copy()
-    if data.empty:
-        raise ValueError(f"no non-missing value in {column!r}: nothing to split")
+    if data.empty:  # nothing to split: no group (plots and tests then say "not estimable")
+        data[group_col] = pd.Categorical([], categories=[f"{name} ≤ median", f"{name} > median"])
+        return data
     median = float(np.median(data[column]))
     text = f"{median:.2f}".replace("-", "−")
     low, high = f"{name} ≤ {text}", f"{name} > {text}"

@@ -45,15 +45,16 @@ class ReaderAgreement:
         Double-read cells not evaluable by at least one reader, with the reason.
     patient_calls : pandas.DataFrame
         USUBJID, AMP_R1, AMP_R2 (Y/N: >= 1 amplified CTC among the double-read cells).
-    bland_altman : helpers.endpoints.stats.BlandAltmanResult or None
-        Bland–Altman result on log2 ratio (None with fewer than 2 pairs).
+    bland_altman : helpers.endpoints.stats.BlandAltmanResult
+        Bland–Altman result on log2 ratio (no points and "not estimable" rows with fewer than 2
+        pairs).
     """
 
     table: pd.DataFrame
     pairs: pd.DataFrame
     dropped: pd.DataFrame
     patient_calls: pd.DataFrame
-    bland_altman: stats.BlandAltmanResult | None
+    bland_altman: stats.BlandAltmanResult
 
 
 def _discordance_row(a: pd.Series, b: pd.Series, parameter: str, ci_level: float, note: str):
@@ -97,6 +98,20 @@ def _patient_calls(pairs: pd.DataFrame) -> pd.DataFrame:
         .rename_axis("USUBJID")
         .reset_index()
     )
+
+
+def _no_bland_altman(parameter: str, n_pairs: int, reader_b: str, ci_level: float):
+    """An empty Bland–Altman result whose rows say why (fewer than 2 double-read CTCs)."""
+    why = (
+        f"no CTC read by both readers (no {reader_b} reading)"
+        if n_pairs == 0
+        else f"{n_pairs} CTC read by both readers; Bland–Altman needs at least 2"
+    )
+    rows = [
+        _not_estimable(f"{parameter}: {what}", n_pairs, stats.agreement.METHOD_BA, ci_level, why)
+        for what in ("bias", "lower limit of agreement", "upper limit of agreement")
+    ]
+    return stats.BlandAltmanResult(pd.DataFrame(rows), np.array([]), np.array([]))
 
 
 def compute_reader_agreement(
@@ -161,7 +176,9 @@ def compute_reader_agreement(
         ),
         _icc_row(pairs, ci_level),
     ]  # fmt: skip
-    ba = None
+    ba = _no_bland_altman(
+        f"log2 HER2/CEP17 ratio, {reader_a} − {reader_b}", len(pairs), reader_b, ci_level
+    )
     if len(pairs) >= 2:
         ba = stats.compute_bland_altman(
             pairs["LOG2_R1"], pairs["LOG2_R2"], f"log2 HER2/CEP17 ratio, {reader_a} − {reader_b}",
@@ -215,8 +232,9 @@ class FishIfAgreement:
     table : pandas.DataFrame
         Estimate table: sensitivity, specificity, PPV, NPV of IF >= ``positive_score``, Cohen's
         kappa, AUC of IF intensity.
-    roc : helpers.endpoints.stats.RocResult or None
-        ROC curve and AUC row (None when only one FISH class is present).
+    roc : helpers.endpoints.stats.RocResult
+        ROC curve and AUC row (empty curve and a "not estimable" row when only one FISH class,
+        or no IF result, is present).
     cells : pandas.DataFrame
         The CTCs analysed: USUBJID, CELLID, AMPFL, IFSCORE, IFINT, IFPOS (Y/N), FISHCALL
         ("FISH amplified" / "FISH not amplified", for figure labels).
@@ -226,7 +244,7 @@ class FishIfAgreement:
 
     cross_table: pd.DataFrame
     table: pd.DataFrame
-    roc: stats.RocResult | None
+    roc: stats.RocResult
     cells: pd.DataFrame
     positive_score: str
 
@@ -244,6 +262,10 @@ def _if_cells(cells: pd.DataFrame, reader: str, positive_score: str) -> pd.DataF
 
 
 def _if_cross_table(data: pd.DataFrame) -> pd.DataFrame:
+    if data.empty:  # no IF result: every count is 0
+        calls = ["FISH amplified", "FISH not amplified", "Total"]
+        rows = pd.Index([*(f"IF {s}" for s in IF_SCORES), "Total"], name="IF score")
+        return pd.DataFrame(0, index=rows, columns=pd.Index(calls, name="FISH call"))
     table = pd.crosstab(
         pd.Categorical(data["IFSCORE"].astype(str), categories=list(IF_SCORES)),
         pd.Categorical(data["FISHCALL"], categories=["FISH amplified", "FISH not amplified"]),
@@ -297,10 +319,14 @@ def compute_fish_if_agreement(
         )
     ci_level = validate_ci_level(ci_level)
     data = _if_cells(cells, reader, positive_score)
+    auc_parameter = "AUC of HER2 IF intensity for FISH amplification (per CTC)"
+    empty_roc = pd.DataFrame({"fpr": [], "tpr": [], "threshold": []})
     if data.empty:
-        raise ValueError(
-            f"no CTC scoreable by {reader} has an IF result: nothing to compare (check ctc_if)"
-        )
+        why = f"table ctc_if not supplied (no CTC scoreable by {reader} has an IF result)"
+        row = _not_estimable(auc_parameter, 0, stats.METHOD_ROC, ci_level, why)
+        row["note"] = f"not available: {why}"
+        roc = stats.RocResult(empty_roc, _frame([row]))
+        return FishIfAgreement(_if_cross_table(data), _frame([row]), roc, data, positive_score)
     truth = data["AMPFL"].eq("Y")
     test = data["IFPOS"].eq("Y")
     label = f"IF ≥{positive_score} vs FISH amplified (per CTC): "
@@ -309,12 +335,10 @@ def compute_fish_if_agreement(
     rows.append(
         _kappa_row(data["IFPOS"], data["AMPFL"], f"{label}Cohen's kappa", ci_level, _CLUSTER_NOTE)
     )
-    roc = None
-    auc_parameter = "AUC of HER2 IF intensity for FISH amplification (per CTC)"
     if truth.all() or not truth.any():
-        rows.append(
-            _not_estimable(auc_parameter, len(data), stats.METHOD_ROC, ci_level, "one FISH class")
-        )
+        row = _not_estimable(auc_parameter, len(data), stats.METHOD_ROC, ci_level, "one FISH class")
+        rows.append(row)
+        roc = stats.RocResult(empty_roc, _frame([row]))
     else:
         roc = stats.compute_roc(truth, data["IFINT"], ci_level, auc_parameter)
         auc = roc.table.iloc[0].to_dict()
@@ -462,18 +486,23 @@ def compute_patient_fish_if(
             "IFPOS": grouped["IFPOS"].agg(lambda s: "Y" if s.eq("Y").any() else "N"),
         }
     ).reset_index()
-    cross = pd.crosstab(
-        pd.Categorical(patients["IFPOS"], categories=["Y", "N"]),
-        pd.Categorical(patients["FISHPOS"], categories=["Y", "N"]),
-        dropna=False,
-    )
+    if patients.empty:  # no IF result (ctc_if not supplied): every count is 0
+        cross = pd.DataFrame(0, index=range(2), columns=range(2))
+    else:
+        cross = pd.crosstab(
+            pd.Categorical(patients["IFPOS"], categories=["Y", "N"]),
+            pd.Categorical(patients["FISHPOS"], categories=["Y", "N"]),
+            dropna=False,
+        )
     cross.index = pd.Index(["IF positive", "IF negative"], name="IF (≥1 CTC)")
     cross.columns = pd.Index(["FISH amplified", "FISH not amplified"], name="FISH (≥1 CTC)")
     cross["Total"] = cross.sum(axis=1)
     cross.loc["Total"] = cross.sum(axis=0)
     label = f"IF ≥{positive_score} vs FISH amplified (per patient): "
     if patients.empty:
-        table = _frame([_not_estimable(label, 0, "", ci_level, "no patient with both tests")])
+        row = _not_estimable(label, 0, "", ci_level, "no patient with both tests")
+        row["note"] = "not available: table ctc_if not supplied (no patient with an IF result)"
+        table = _frame([row])
     else:
         truth, test = patients["FISHPOS"].eq("Y"), patients["IFPOS"].eq("Y")
         rows = stats.compute_diagnostic_accuracy(

@@ -283,9 +283,11 @@ def compute_cohort_simon_decisions(
     rows = []
     for label, ids in groups:
         sub = adsl[adsl["USUBJID"].isin(ids)]
-        stages = simon_glue.derive_simon_stages(sub, design.n1, population_flag)
-        counts = simon_glue.derive_simon_counts(bor[bor["USUBJID"].isin(ids)], stages)
-        if counts.n_stage1 == 0:
+        empty = not sub[population_flag].eq("Y").any()  # a cohort of a small trial may be empty
+        if not empty:
+            stages = simon_glue.derive_simon_stages(sub, design.n1, population_flag)
+            counts = simon_glue.derive_simon_counts(bor[bor["USUBJID"].isin(ids)], stages)
+        if empty or counts.n_stage1 == 0:
             rows.append(
                 {
                     "cohort": label,

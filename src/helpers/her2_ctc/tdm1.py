@@ -224,3 +224,34 @@ def derive_ctdna_early_change(change: pd.DataFrame, decrease_pct: float = 50) ->
         # a fold change from a LoD/2 baseline measures the imputation, not the tumour
         out["LOG2FC_EVAL"] = out["LOG2FC"].where(evaluable)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Optional tables: say "not available" when a biomarker's table was not supplied
+# --------------------------------------------------------------------------------------------
+
+#: On-treatment biomarker (ADBM PARAMCD) -> the optional raw table it is derived from.
+BIOMARKER_TABLES = {"CTCCNT": "ctc_followup", "CTDNATF": "ctdna"}
+
+
+def derive_availability_notes(
+    estimates: pd.DataFrame, adbm: pd.DataFrame, paramcd: str
+) -> pd.DataFrame:
+    """The estimate rows of a biomarker section, with the reason when its table is absent.
+
+    Method: when ``adbm`` holds no ``paramcd`` row, the optional table it comes from
+    (:data:`BIOMARKER_TABLES`) was not supplied; every row's ``note`` then reads "not available:
+    table ctc_followup not supplied" (the rows already carry no numbers). Otherwise the rows are
+    returned unchanged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``estimates`` with ``note`` set (a copy) or unchanged.
+    """
+    validate_frame(adbm, "adbm", ["PARAMCD"])
+    if paramcd not in BIOMARKER_TABLES:
+        raise ValueError(f"paramcd must be one of {sorted(BIOMARKER_TABLES)}, got {paramcd!r}")
+    if adbm["PARAMCD"].eq(paramcd).any():
+        return estimates
+    return estimates.assign(note=f"not available: table {BIOMARKER_TABLES[paramcd]} not supplied")

@@ -36,7 +36,7 @@ import yaml
 from helpers import config
 from helpers.config import NOTEBOOK_DAG
 from helpers.reporting import runs
-from helpers.reporting.runs import NotebookRun, PipelineResult
+from helpers.reporting.runs import NOT_SUPPLIED, NotebookRun, PipelineResult
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -175,6 +175,7 @@ def run_pipeline(
     run_id = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = PipelineResult({n: NotebookRun(n) for n in notebooks})
     start = time.perf_counter()
+    notebooks = _skip_unsupplied(root, params, notebooks, result, log)
     pool, pooled = _kernel_pool(root, notebooks, dag, jobs, fresh_kernels)
     threading.Thread(target=_warm_imports, daemon=True).start()
     expected = previous_durations(reports, notebooks)
@@ -211,6 +212,55 @@ def run_pipeline(
         _collect_renders(renders, result, log)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def unsupplied_inputs(raw_dir: Path, notebooks: list[str]) -> dict[str, str]:
+    """Notebooks whose trial folder, or an optional table they cannot do without
+    (:data:`helpers.config.NOTEBOOK_TRIALS`, :data:`helpers.config.NOTEBOOK_REQUIRED_TABLES`), is
+    absent from ``raw_dir``: name -> reason. Notebooks that read both trials are never skipped."""
+    from helpers import io
+
+    out = {}
+    for name in notebooks:
+        trials = config.NOTEBOOK_TRIALS.get(name, ())
+        if len(trials) != 1:
+            continue
+        trial, tables = trials[0], config.NOTEBOOK_REQUIRED_TABLES.get(name, ())
+        if not (Path(raw_dir) / trial).is_dir():
+            out[name] = f"trial {trial} not supplied (no folder {trial}/ in the raw data)"
+            continue
+        missing = [t for t in tables if not io.table_supplied(Path(raw_dir), trial, t)]
+        if missing:
+            out[name] = f"not available: table {', '.join(missing)} not supplied ({trial})"
+    return out
+
+
+def _skip_unsupplied(
+    root: Path,
+    params: dict[str, Any],
+    notebooks: list[str],
+    result: PipelineResult,
+    log: Callable[[str], None],
+) -> list[str]:
+    """Mark the notebooks without their input "not supplied", write their results summary (one
+    row saying why) and return the others."""
+    import pandas as pd
+
+    from helpers import io, results
+
+    shared = params["shared"]
+    if "raw_dir" not in shared:
+        return notebooks
+    skipped = unsupplied_inputs(config.resolve_path(shared["raw_dir"], root), notebooks)
+    tables = config.resolve_path(shared.get("tables_dir", "reports/tables"), root)
+    for name, reason in skipped.items():
+        result.runs[name].status = NOT_SUPPLIED
+        result.runs[name].error = reason
+        log(f"  skip  {name}: {reason}")
+        row = {"outcome": f"{name}: not run", "parameter": "every outcome", "note": reason}
+        summary = pd.DataFrame([row], columns=list(results.SUMMARY_COLUMNS))
+        io.save_table(summary, name, "results_summary", tables)
+    return [name for name in notebooks if name not in skipped]
 
 
 def _kernel_pool(

@@ -46,12 +46,13 @@ from helpers.plots.design import plot_operating_characteristics
 from helpers.plots.response import plot_spider, plot_swimmer, plot_waterfall
 from helpers.plots.safety import plot_ae_bars
 from helpers.plots.style import BOR_COLOURS, BOR_LABELS, PALETTE, apply_style, style_context
-from helpers.plots.survival import plot_forest, plot_km
+from helpers.plots.survival import KM_MIN_PATIENTS, plot_forest, plot_km
 from helpers.watermark import add_watermark, find_watermarks
 
 __all__ = [
     "BOR_COLOURS",
     "BOR_LABELS",
+    "KM_MIN_PATIENTS",
     "PALETTE",
     "add_watermark",
     "apply_style",

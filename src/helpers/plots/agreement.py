@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from helpers.plots.style import (
     _REF_LINE,
     PALETTE,
+    NothingToPlot,
     _check_frame,
     _finite_scalar,
     _fmt,
@@ -65,8 +66,10 @@ def plot_bland_altman(
     func = "plot_bland_altman"
     x = _numeric(mean, func, "mean").to_numpy()
     y = _numeric(diff, func, "diff").to_numpy()
-    if x.shape != y.shape or x.size == 0:
-        raise ValueError(f"{func}: mean and diff must be non-empty and of the same length")
+    if x.shape != y.shape:
+        raise ValueError(f"{func}: mean and diff must be of the same length")
+    if x.size == 0:
+        raise NothingToPlot(f"{func}: no pair read by both readers")
     bias = _finite_scalar(bias, func, "bias")
     lo = _finite_scalar(loa_lower, func, "loa_lower")
     hi = _finite_scalar(loa_upper, func, "loa_upper")

@@ -17,6 +17,7 @@ from helpers.plots.style import (
     _REF_LINE,
     _STYLE,
     PALETTE,
+    NothingToPlot,
     _check_frame,
     _fmt,
     _group_colours,
@@ -260,6 +261,8 @@ def plot_change_heatmap(
     data = changes[[marker_col, visit_col]].astype(str)
     data["value"] = _numeric(changes[value_col].to_numpy(), func, value_col).to_numpy()
     data["p"] = _numeric(changes[p_adj_col].to_numpy(), func, p_adj_col).to_numpy()
+    if not np.isfinite(data["value"]).any():  # e.g. nk_flow not supplied: nothing estimated
+        raise NothingToPlot(f"{func}: no finite {value_col}")
     rows = list(marker_order) if marker_order else pd.unique(data[marker_col]).tolist()
     cols_ = list(visit_order) if visit_order else pd.unique(data[visit_col]).tolist()
     values = data.pivot(index=marker_col, columns=visit_col, values="value").reindex(
@@ -332,6 +335,8 @@ def plot_volcano(
         raise ValueError(f"{func}: threshold must be between 0 and 1, got {threshold}")
     effect = _numeric(changes[effect_col].to_numpy(), func, effect_col).to_numpy()
     p = _numeric(changes[p_col].to_numpy(), func, p_col).to_numpy()
+    if not (np.isfinite(effect) & np.isfinite(p)).any():
+        raise NothingToPlot(f"{func}: no row with both {effect_col} and {p_col}")
     keep = np.isfinite(effect) & np.isfinite(p)
     if ((p[keep] < 0) | (p[keep] > 1)).any():
         raise ValueError(f"{func}: {p_col} must lie in [0, 1]")
@@ -671,6 +676,7 @@ def _offset_ticks(ax: Axes, offset: float, top: float) -> None:
     ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
 
 
+@_styled
 def plot_paired_trajectories_lod(
     df: pd.DataFrame,
     *,

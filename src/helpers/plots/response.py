@@ -58,7 +58,9 @@ def plot_waterfall(
     One bar per patient, sorted from largest increase to largest decrease and coloured by best
     overall response (:data:`BOR_COLOURS`). Dashed lines mark the RECIST 1.1 thresholds
     (+20 % progression, −30 % partial response). Bars above ``clip`` are cut at ``clip`` and
-    topped with a triangle and the true value. Patients without a measurable change (missing
+    topped with a triangle and the true value. A change of exactly 0 % (frequent with ties in
+    small cohorts) is drawn as a thick line on the zero axis in the response colour, so that
+    every patient counted is seen. Patients without a measurable change (missing
     ``pchg_col``) are listed in a note under the plot rather than silently dropped.
 
     Returns

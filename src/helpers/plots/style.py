@@ -124,22 +124,50 @@ def apply_style() -> None:
     mpl.rcParams.update(_STYLE)
 
 
+#: What an empty figure says (a clinician reads it in the report gallery).
+NOT_DRAWN_NO_DATA = (
+    "Not drawn: no data for this figure (no patient with a value, or the optional table it "
+    "needs was not supplied)."
+)
+
+
+class NothingToPlot(ValueError):
+    """Raised inside a plot function whose data are empty; :func:`_styled` turns it into a
+    figure that says so (a small trial, an optional table not supplied), so a notebook goes on."""
+
+
 def _styled(func: _F) -> _F:
-    """Run a plot function inside the trial style without touching global rcParams."""
+    """Run a plot function inside the trial style without touching global rcParams.
+
+    Empty input (:class:`NothingToPlot`) gives a figure with one axes labelled ``"not_drawn"``
+    that states "Not drawn: no data" instead of an error.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
         with mpl.rc_context(dict(_STYLE)):
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except NothingToPlot:
+                return _not_drawn_figure(NOT_DRAWN_NO_DATA)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _not_drawn_figure(message: str) -> Figure:
+    fig = Figure(figsize=(7.0, 2.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_label("not_drawn")
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=10.5)
+    return fig
 
 
 def _check_frame(df: object, func: str, arg: str) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{func}: {arg} must be a pandas DataFrame, got {type(df).__name__}")
     if df.empty:
-        raise ValueError(f"{func}: {arg} is empty; there is nothing to plot")
+        raise NothingToPlot(f"{func}: {arg} is empty; there is nothing to plot")
     return df
 
 

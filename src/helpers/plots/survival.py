@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullFormatter, PercentFormatter
 
-from helpers.endpoints.survival import compute_km_median
+from helpers.endpoints.survival import KM_MIN_PATIENTS, compute_km_median
 from helpers.plots.style import (
     _MONTH_LOCATOR,
     _REF_LINE,
@@ -58,11 +58,30 @@ def _km_input(adtte: pd.DataFrame, group: str | None, time_col: str, cnsr_col: s
     return data
 
 
+def _message_figure(message: str, figsize: tuple[float, float], title: str | None) -> Figure:
+    """A figure that says why there is nothing to draw (saved like any other figure)."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_label("not_drawn")
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=10.5)
+    if title:
+        fig.suptitle(title, x=0.02, ha="left", fontsize=10.5)
+    return fig
+
+
 def _km_ticks(t_max: float) -> np.ndarray:
     t_max = t_max if t_max > 0 else 1.0
     ticks = _MONTH_LOCATOR().tick_values(0, t_max)
     ticks = ticks[ticks >= 0]
     return ticks[: int(np.searchsorted(ticks, t_max, side="left")) + 1]
+
+
+def _fmt_sizes(sizes: pd.Series) -> str:
+    if len(sizes) == 1:
+        n = int(sizes.iloc[0])
+        return f"{n} patient{'' if n == 1 else 's'}"
+    return ", ".join(f"{level}: n = {int(n)}" for level, n in sizes.items())
 
 
 def _n_at_risk(times: np.ndarray, ticks: np.ndarray) -> list[int]:
@@ -144,6 +163,8 @@ def _draw_km_landmarks(
     for t in landmarks:
         ax.axvline(t, color="#BBBBBB", linestyle=":", linewidth=0.9, zorder=1)
         for _, kmf, colour in fits:
+            if kmf is None:
+                continue
             s = float(kmf.survival_function_at_times([t]).iloc[0])
             ax.plot([t], [s], marker="o", markersize=3.5, color=colour, zorder=5)
             ax.annotate(
@@ -200,6 +221,7 @@ def plot_km(
     time_unit: str = "months",
     title: str | None = None,
     figsize: tuple[float, float] = (7.0, 5.2),
+    min_group_size: int = KM_MIN_PATIENTS,
 ) -> Figure:
     """Kaplan–Meier curves with censor ticks, CI bands, medians and a number-at-risk table.
 
@@ -223,6 +245,11 @@ def plot_km(
     show_median, risk_table, ci : bool
         Draw dashed median lines (median in the legend, value next to the line), the at-risk
         table under the x axis (aligned with the x ticks), and the confidence bands.
+    min_group_size : int, default :data:`helpers.endpoints.survival.KM_MIN_PATIENTS` (3)
+        A group with fewer patients gets no curve, median or landmark rate (its legend entry
+        says "not drawn"; its numbers at risk stay in the table): a "curve" of one or two
+        patients is their own times, and the tables report it as not estimable. With no
+        patient at all, or no group large enough, the figure says so in words.
 
     Returns
     -------
@@ -238,7 +265,19 @@ def plot_km(
     if not 0 < ci_level < 1:
         raise ValueError(f"plot_km: ci_level must be between 0 and 1 (e.g. 0.95), got {ci_level}")
     landmarks = [float(t) for t in landmarks]
+    if isinstance(adtte, pd.DataFrame) and adtte.empty:
+        return _message_figure(
+            "Not drawn: no patient in this analysis.", (figsize[0], figsize[1] * 0.4), title
+        )
     data = _km_input(adtte, group, time_col, cnsr_col)
+    sizes = data.groupby("group", observed=True).size()
+    if (sizes < min_group_size).all():
+        return _message_figure(
+            f"Not drawn: {_fmt_sizes(sizes)}; a Kaplan–Meier curve needs at least "
+            f"{min_group_size} patients per group.",
+            (figsize[0], figsize[1] * 0.4),
+            title,
+        )
     levels = _ordered_levels(data["group"], None, "plot_km")
     colours = {levels[0]: PALETTE["blue"]} if group is None else _group_colours(levels, "plot_km")
 
@@ -253,6 +292,11 @@ def plot_km(
     fits = []
     for index, level in enumerate(levels):
         sub = data[data["group"] == level]
+        if len(sub) < min_group_size:
+            label = f"{level} (n = {len(sub)}): not drawn, fewer than {min_group_size} patients"
+            ax.plot([], [], color=colours[level], linestyle=":", label=label)
+            fits.append((level, None, colours[level]))
+            continue
         kmf = KaplanMeierFitter(alpha=1 - ci_level).fit(
             sub["time"], event_observed=1 - sub["cnsr"], label=str(level)
         )
@@ -324,7 +368,8 @@ def plot_forest(
     -------
     Figure
         Two axes: the plot and the text column (label ``"forest_text"``). Rows keep the input
-        order from the top.
+        order from the top. When no row has a finite estimate or limit (every row not
+        estimable), one axes labelled ``"not_drawn"`` lists each row with its ``note``.
     """
     func = "plot_forest"
     _check_frame(est, func, "est")
@@ -340,7 +385,18 @@ def plot_forest(
     upper = _numeric(est[upper_col].to_numpy(), func, upper_col).to_numpy()
     finite = np.concatenate([v[np.isfinite(v)] for v in (point, lower, upper)])
     if finite.size == 0:
-        raise ValueError(f"{func}: no finite estimate or confidence limit to plot")
+        notes = est["note"].fillna("").astype(str) if "note" in est.columns else ""
+        lines = [
+            f"{label}: {note or 'not estimable'}"
+            for label, note in zip(
+                est[label_col].astype(str), notes if len(notes) else [""] * len(est), strict=True
+            )
+        ]
+        return _message_figure(
+            "Not drawn: no row has an estimate.\n" + "\n".join(lines),
+            figsize or (7.0, 0.3 * len(est) + 1.3),
+            title,
+        )
     if (finite < 0).any() and log:
         raise ValueError(f"{func}: log=True needs estimates and limits >= 0; use log=False")
     if log and not (finite > 0).any():

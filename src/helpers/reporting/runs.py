@@ -6,13 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: Status of a notebook not run because its trial or an indispensable table was not supplied.
+NOT_SUPPLIED = "not supplied"
+
 
 @dataclass
 class NotebookRun:
     """Outcome of one notebook in a pipeline run."""
 
     name: str
-    status: str = "pending"  # pending | ok | failed | skipped
+    status: str = "pending"  # pending | ok | failed | skipped | not supplied (input absent)
     seconds: float = 0.0
     error: str = ""
     output: Path | None = None
@@ -30,7 +33,7 @@ class PipelineResult:
 
     @property
     def ok(self) -> bool:
-        return all(r.status == "ok" for r in self.runs.values())
+        return all(r.status in ("ok", NOT_SUPPLIED) for r in self.runs.values())
 
 
 #: Folder of ``reports/`` holding one run record per notebook.

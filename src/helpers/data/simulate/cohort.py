@@ -127,8 +127,9 @@ def _model_parameters() -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m helpers.simulate [--out data/raw] [--seed N] [--scale K]``."""
+    """CLI: ``python -m helpers.simulate [--out data/raw] [--seed N] [--scale K] [--profile P]``."""
     from helpers import config, io  # local: keeps the generator importable without the repo
+    from helpers.data.simulate import profiles  # local: profiles build on this module
 
     parser = argparse.ArgumentParser(
         prog="python -m helpers.simulate",
@@ -143,11 +144,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=FcsModel.n_patients,
         help="everolimus patients with demo FCS files (0 = none; default %(default)s)",
     )
+    parser.add_argument(
+        "--profile",
+        default="demo",
+        choices=["demo", *profiles.PROFILES],
+        help="edge-case cohort instead of the demo (see helpers.data.simulate.profiles)",
+    )
     args = parser.parse_args(argv)
     scale = int(args.scale) if float(args.scale).is_integer() else args.scale
     out = config.resolve_path(args.out)
-    tables, manifest = simulate_demo_cohort(args.seed, scale)
-    if args.fcs_patients > 0:  # FCS files + GatingML + sample sheet, truth in the manifest
+    if args.profile == "demo":
+        tables, manifest = simulate_demo_cohort(args.seed, scale)
+    else:
+        tables, manifest = profiles.simulate_profile(args.profile, args.seed)
+        stale = [
+            t for t in (TRIAL_HER2, TRIAL_EVEROLIMUS) if t not in tables and (out / t).exists()
+        ]
+        if stale:
+            parser.error(
+                f"profile {args.profile} supplies no {stale[0]} data but {out / stale[0]} exists: "
+                "remove it or write to another --out."
+            )
+    if args.fcs_patients > 0 and args.profile == "demo":  # FCS files + GatingML + sample sheet
         manifest["fcs"] = write_fcs_cohort(
             tables[TRIAL_EVEROLIMUS]["nk_flow"],
             Path(out) / TRIAL_EVEROLIMUS,
@@ -155,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             FcsModel(n_patients=args.fcs_patients),
         )
     io.write_raw_cohort(tables, manifest, Path(out))  # file hashes label each trial folder
+    if args.profile != "demo":
+        print(f"Profile {args.profile} written to {out}: {manifest['description']}")
+        return 0
     n = manifest["cohort"]
     print(
         f"Synthetic cohort written to {out}: HER2-CTC {n[TRIAL_HER2]['n_screened']} screened / "

@@ -26,10 +26,8 @@ def _bm_rows(adbm: pd.DataFrame, paramcd: str) -> pd.DataFrame:
         raise ValueError(f"{paramcd} has several STIM levels; filter adbm to one stimulation first")
     if rows.duplicated(["USUBJID", "AVISIT"]).any():
         raise ValueError(f"adbm has several {paramcd} rows per patient and visit")
-    if rows.empty:
-        raise ValueError(
-            f"adbm has no {paramcd!r} rows; parameters present: {sorted(adbm['PARAMCD'].unique())}"
-        )
+    # No row of the parameter (its optional table was not supplied, or no sample was taken):
+    # empty, so that the analyses downstream report "not available" instead of stopping.
     return rows
 
 
@@ -44,8 +42,9 @@ def derive_paired_values(
 
     Method: ADBM rows of ``paramcd`` at ``baseline_visit`` and ``visit`` pivoted per patient;
     patients with only one of the two visits are kept with NaN (the paired helpers drop
-    incomplete pairs and report N). ``AVAL`` is used as derived (below-LoD values are LoD/2,
-    flagged in ``LODFL``).
+    incomplete pairs and report N); no row at all when the parameter or a visit has no value
+    (the paired helpers then report "not estimable"). ``AVAL`` is used as derived (below-LoD
+    values are LoD/2, flagged in ``LODFL``).
 
     Parameters
     ----------
@@ -67,10 +66,6 @@ def derive_paired_values(
     rows = _bm_rows(adbm, paramcd)
     if subjects is not None:
         rows = rows[rows["USUBJID"].isin(list(subjects))]
-    found = set(rows["AVISIT"])
-    for v in (baseline_visit, visit):
-        if v not in found:
-            raise ValueError(f"visit {v!r} has no {paramcd} value; visits present: {sorted(found)}")
     base = rows[rows["AVISIT"].eq(baseline_visit)].set_index("USUBJID")
     post = rows[rows["AVISIT"].eq(visit)].set_index("USUBJID")
     ids = sorted(set(base.index) | set(post.index))
@@ -134,6 +129,24 @@ def derive_lod_lines(adbm: pd.DataFrame, paramcd: str, unit: str = "") -> dict[f
 # --------------------------------------------------------------------------------------------
 
 
+#: Smallest group compared between responders and non-responders (below: "not estimable").
+MIN_GROUP_SIZE = 2
+
+
+def _plural(k: int, word: str) -> str:
+    return f"{k} {word}" if k == 1 else f"{k} {word}s"
+
+
+def _too_small_groups_note(n_resp: int, n_non: int) -> str:
+    """``"not estimable: 1 responder"`` naming each group below :data:`MIN_GROUP_SIZE`."""
+    parts = [
+        _plural(k, word)
+        for k, word in ((n_resp, "responder"), (n_non, "non-responder"))
+        if k < MIN_GROUP_SIZE
+    ]
+    return "not estimable: " + ", ".join(parts) + " with a value"
+
+
 def compute_response_association(
     data: pd.DataFrame,
     variables: Mapping[str, str],
@@ -147,9 +160,10 @@ def compute_response_association(
     "Y"``), y = non-responders: two-sided Mann–Whitney U p-value and Hodges–Lehmann shift
     (responders − non-responders) with its distribution-free exact CI (Hollander, Wolfe &
     Chicken 2014, §4.3). Patients with a missing value are dropped per variable. When a group
-    is empty the row is NaN with a note, rather than an error, so that a tiny trial still gets
-    its table; with fewer than 3 patients in a group the note warns that the CI is unbounded or
-    uninformative.
+    has fewer than :data:`MIN_GROUP_SIZE` (2) patients with a value the row is NaN with the note
+    "not estimable: 1 responder" (a shift against a single patient is that patient's value, not
+    a group comparison), rather than an error, so that a tiny trial still gets its table; with
+    fewer than 3 patients in a group the note warns that the CI is unbounded or uninformative.
 
     Parameters
     ----------
@@ -178,10 +192,8 @@ def compute_response_association(
         resp = values[data[response_col].eq("Y")].dropna()
         non = values[data[response_col].eq("N")].dropna()
         parameter = f"{label}: responders − non-responders (HL shift)"
-        if resp.empty or non.empty:
-            note = (
-                f"not estimable: {resp.size} responder(s), {non.size} non-responder(s) with a value"
-            )
+        if min(resp.size, non.size) < MIN_GROUP_SIZE:
+            note = _too_small_groups_note(resp.size, non.size)
             rows.append(
                 _nan_row(
                     parameter, int(resp.size + non.size), ci_level, stats.METHOD_MANN_WHITNEY, note
@@ -244,7 +256,8 @@ def compute_pfs_association(
     if data["USUBJID"].duplicated().any():
         raise ValueError("data must have one row per USUBJID")
     tte = adtte[adtte["PARAMCD"].eq(paramcd)][["USUBJID", "AVAL", "CNSR"]]
-    merged = tte.merge(data[["USUBJID", *covariates]], on="USUBJID", how="inner")
+    covs = data[["USUBJID", *covariates]].astype({"USUBJID": object})  # empty: float64 ids
+    merged = tte.astype({"USUBJID": object}).merge(covs, on="USUBJID", how="inner")
     method = "Cox proportional hazards (Efron ties), Wald CI and p"
     rows = []
     for col, label in covariates.items():
@@ -330,7 +343,11 @@ def compute_flag_association(
         if not sub[col].isin(["Y", "N"]).all():
             raise ValueError(f"{col} must hold 'Y'/'N' (missing values are dropped)")
     if sub.empty:
-        raise ValueError(f"no patient with both {exposure_col} and {outcome_col}")
+        why = f"not estimable: no patient with both {exposure_col} and {outcome_col}"
+        return pd.DataFrame(
+            [_nan_row(parameter, 0, validate_ci_level(ci_level), stats.METHOD_FISHER, why)],
+            columns=_ESTIMATE_COLUMNS,
+        )
     return stats.compute_fisher_or(
         parameter=parameter,
         exposure=sub[exposure_col].eq("Y").to_numpy(),

@@ -3,6 +3,7 @@ distributions."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -55,6 +56,21 @@ def _row(
     }
 
 
+#: Fewest complete pairs / patients per group from which an estimate is reported: from one
+#: patient the "estimate" would be that patient's own value.
+MIN_PAIRS = 2
+
+
+def _not_estimable_row(parameter: str, N: int, ci_level: float, method: str, why: str) -> dict:
+    """An estimate-table row without numbers whose note says ``not estimable: <why>``."""
+    row = _row(parameter, N, math.nan, (math.nan, math.nan), ci_level, method)
+    return row | {"note": f"not estimable: {why}"}
+
+
+def _pairs_text(k: int) -> str:
+    return f"{k} complete pair" + ("" if k == 1 else "s")
+
+
 def _table(rows: Sequence[dict], extra_columns: Sequence[str] = ()) -> pd.DataFrame:
     columns = [*extra_columns, *ESTIMATE_COLUMNS]
     out = pd.DataFrame(list(rows), columns=columns)
@@ -77,8 +93,11 @@ def _as_float_array(values, name: str) -> np.ndarray:
     return arr
 
 
-def _complete_pairs(a, b, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return the pairs where both values are present (drops NaN pairs)."""
+def _complete_pairs(
+    a, b, name_a: str, name_b: str, allow_empty: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the pairs where both values are present (drops NaN pairs); with ``allow_empty``
+    no complete pair gives two empty arrays instead of an error."""
     x = _as_float_array(a, name_a)
     y = _as_float_array(b, name_b)
     if x.shape != y.shape:
@@ -87,7 +106,7 @@ def _complete_pairs(a, b, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndar
             f"got {x.size} and {y.size}"
         )
     keep = ~(np.isnan(x) | np.isnan(y))
-    if not keep.any():
+    if not keep.any() and not allow_empty:
         raise ValueError(
             f"no complete pairs: {name_a} and {name_b} are empty or every pair has a missing value"
         )
@@ -281,6 +300,29 @@ def _has_ties(values: np.ndarray) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+def _mann_whitney_exact_conditional(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided exact conditional (permutation) p-value of U given the pooled values, with ties.
+
+    Every one of the C(m+n, m) ways of labelling m of the pooled values "x" is equally likely
+    under H0; U = (sum of the x mid-ranks) - m(m+1)/2. p = min(1, 2 min(P(U <= u), P(U >= u))),
+    the definition of scipy's ``permutation_test`` (Hollander, Wolfe & Chicken 2014, §4.1,
+    ties: conditional null distribution). Defined for groups of one value (where scipy's
+    ``PermutationMethod`` for ``mannwhitneyu`` raises).
+    """
+    pooled = np.concatenate([x, y])
+    twice_ranks = np.rint(2 * sps.rankdata(pooled)).astype(np.int64)  # mid-ranks are k/2
+    m = x.size
+    index = np.fromiter(
+        itertools.chain.from_iterable(itertools.combinations(range(pooled.size), m)),
+        dtype=np.int64,
+    ).reshape(-1, m)
+    null = twice_ranks[index].sum(axis=1)
+    observed = twice_ranks[:m].sum()
+    p_low = float(np.mean(null <= observed))
+    p_high = float(np.mean(null >= observed))
+    return min(1.0, 2 * min(p_low, p_high))
+
+
 def _mann_whitney_pvalue(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     pooled = np.concatenate([x, y])
     if max(x.size, y.size) >= EXACT_RANK_MAX_N:
@@ -293,7 +335,6 @@ def _mann_whitney_pvalue(x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     if not _has_ties(pooled):
         return float(sps.mannwhitneyu(x, y, method="exact").pvalue), "p exact"
     if math.comb(pooled.size, x.size) <= 20_000:
-        res = sps.mannwhitneyu(x, y, method=sps.PermutationMethod(n_resamples=np.inf))
-        return float(res.pvalue), "p exact permutation (ties)"
+        return _mann_whitney_exact_conditional(x, y), "p exact conditional permutation (ties)"
     res = sps.mannwhitneyu(x, y, method="asymptotic")
     return float(res.pvalue), "p normal approximation, tie-corrected with continuity correction"

@@ -16,11 +16,14 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from helpers.checks import validate_ci_level
 from helpers.endpoints.stats._common import (
+    MIN_PAIRS,
     _as_float_array,
     _complete_pairs,
     _has_ties,
     _hodges_lehmann_ci,
     _hodges_lehmann_large,
+    _not_estimable_row,
+    _pairs_text,
     _row,
     _table,
     _WalshAverages,
@@ -153,13 +156,20 @@ def compute_paired_change(
         rank test uses), ``N`` = complete pairs, ``estimate`` = shift (or ratio) with CI,
         ``p_value``, ``note``.
 
+    With fewer than :data:`MIN_PAIRS` (2) complete pairs the row has no numbers and the note
+    "not estimable: 1 complete pair" (never one patient's own change).
+
     Raises
     ------
     ValueError
-        Empty input / no complete pair, unequal lengths, non-positive values with ``log=True``.
+        Unequal lengths, non-positive values with ``log=True``.
     """
     ci_level = validate_ci_level(ci_level)
-    x, y = _complete_pairs(before, after, "before", "after")
+    x, y = _complete_pairs(before, after, "before", "after", allow_empty=True)
+    if x.size < MIN_PAIRS:
+        method = METHOD_PAIRED + ("; log scale, back-transformed to a ratio" if log else "")
+        row = _not_estimable_row(parameter, x.size, ci_level, method, _pairs_text(x.size))
+        return _table([row | {"n": x.size}])
     if log:
         _require_positive(np.concatenate([x, y]), "before/after")
         d = np.log(y) - np.log(x)
@@ -228,23 +238,25 @@ def compute_geometric_mean_ratio(
     Returns
     -------
     pandas.DataFrame
-        One estimate-table row (``n`` NA, ``N`` complete pairs). With one pair, or identical log
-        ratios, the t-test is undefined: the CI is NaN (one pair) or degenerate and ``p_value``
-        is NaN, explained in ``note``.
+        One estimate-table row (``n`` NA, ``N`` complete pairs). With fewer than
+        :data:`MIN_PAIRS` (2) complete pairs: no numbers, note "not estimable: 1 complete pair".
+        With identical log ratios the t-test is undefined: degenerate CI, ``p_value`` NaN,
+        explained in ``note``.
 
     Raises
     ------
     ValueError
-        Non-positive values (handle values below the LLOQ first), no complete pair.
+        Non-positive values (handle values below the LLOQ first).
     """
     ci_level = validate_ci_level(ci_level)
-    x, y = _complete_pairs(before, after, "before", "after")
+    x, y = _complete_pairs(before, after, "before", "after", allow_empty=True)
+    if x.size < MIN_PAIRS:
+        row = _not_estimable_row(parameter, x.size, ci_level, METHOD_GMR, _pairs_text(x.size))
+        return _table([row])
     _require_positive(np.concatenate([x, y]), "before/after")
     d = np.log(y) - np.log(x)
     mean = float(d.mean())
-    if d.size < 2:
-        ci, p_value, note = (math.nan, math.nan), math.nan, "a CI needs at least 2 complete pairs"
-    elif np.allclose(d, d[0], rtol=1e-12, atol=1e-12):  # rounding noise of log()
+    if np.allclose(d, d[0], rtol=1e-12, atol=1e-12):  # rounding noise of log()
         ci, p_value, note = (mean, mean), math.nan, "all log ratios identical: t-test undefined"
     else:
         res = sps.ttest_1samp(d, 0.0)
