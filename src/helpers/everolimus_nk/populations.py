@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.checks import validate_frame
+from helpers.endpoints.baseline import MBC_BASELINE_VARIABLES
 
 #: ``{column: label}`` of the nested populations, outermost first.
 POPULATIONS = {
@@ -18,35 +19,8 @@ POPULATIONS = {
     "BMEVAL": "Biomarker-evaluable",
 }
 
-#: Table 1 variables (``helpers.reporting.tables.summarise_baseline``).
-BASELINE_VARIABLES = (
-    {"column": "AGE", "label": "Age (years)", "kind": "continuous"},
-    {"column": "ECOG", "label": "ECOG performance status", "kind": "categorical"},
-    {
-        "column": "HRSTAT",
-        "label": "Hormone-receptor status",
-        "kind": "categorical",
-        "levels": ["positive", "negative"],
-        "labels": {"positive": "Positive", "negative": "Negative"},
-    },
-    {"column": "HER2IHC", "label": "HER2 IHC", "kind": "categorical"},
-    {
-        "column": "HER2ISH",
-        "label": "HER2 ISH",
-        "kind": "categorical",
-        "labels": {"negative": "Negative", "not_done": "Not done"},
-    },
-    {"column": "METSITES", "label": "Metastatic sites", "kind": "multi"},
-    {"column": "NMETS", "label": "Number of metastatic sites", "kind": "continuous"},
-    {
-        "column": "VISCFL",
-        "label": "Visceral disease",
-        "kind": "categorical",
-        "levels": ["Y", "N"],
-        "labels": {"Y": "Yes", "N": "No"},
-    },
-    {"column": "PRIORLN", "label": "Prior lines for metastatic disease", "kind": "categorical"},
-)
+#: Table 1 variables (``helpers.reporting.tables.summarise_baseline``): the shared MBC set.
+BASELINE_VARIABLES = MBC_BASELINE_VARIABLES
 
 
 def derive_analysis_populations(
