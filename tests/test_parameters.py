@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
-    (tmp_path / "data" / "raw").mkdir(parents=True)
+    for trial in config.TRIALS:  # both trials supplied (the runner skips a trial without a folder)
+        (tmp_path / "data" / "raw" / trial).mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "everolimus_nk" / "western_blot.csv").write_text("subject_id\n")
     monkeypatch.setenv(config.ROOT_ENV_VAR, str(tmp_path))
     return tmp_path
 
@@ -76,7 +78,7 @@ def test_params_file_sections_and_flat_keys_apply(repo, executed, tmp_path):
     assert _run("--only", "03_nk_function_changes", "04_mtor_status", "--params-file",
                 str(overrides)) == 0  # fmt: skip
     assert executed["04_mtor_status"]["landmark_months"] == 6.0
-    assert executed["03_nk_function_changes"]["landmark_months"] == 3.0
+    assert executed["03_nk_function_changes"]["landmark_months"] is None  # params.yaml: null
     assert executed["03_nk_function_changes"]["fall_pct"] == 40.0
     assert executed["04_mtor_status"]["cutoff_date"] == "2026-03-31"  # dates stay ISO text
 
