@@ -72,3 +72,40 @@ def test_families_drop_redundant_tests_and_adjust_within_family():
     np.testing.assert_allclose(expl[["CD56BR", "NKCNT"]], [0.02, 0.04])  # BH over 2 tests
     with pytest.raises(ValueError, match="not among"):
         flow_qc.apply_nk_families(changes, primary=["IFNGK"])
+
+
+def test_redundant_row_keeps_its_not_estimable_note():
+    # profile one_responder: a redundant marker with one pair still says why it has no number
+    changes = pd.DataFrame(
+        {
+            "PARAMCD": ["CD107AK", "CD107ANET"],
+            "p_value": [np.nan, np.nan],
+            "note": ["not estimable: 1 complete pair", "not estimable: 1 complete pair"],
+        }
+    )
+    out = flow_qc.apply_nk_families(changes, primary=["CD107AK"]).set_index("PARAMCD")["note"]
+    assert out["CD107ANET"] == (
+        "not estimable: 1 complete pair; redundant: K562 − unstimulated: determined by "
+        "CD107AK and CD107AU"
+    )
+
+
+def test_gate_events_without_nk_flow_table_are_empty():
+    # profile stage1_stop: nk_flow not supplied, notebook 03 goes on
+    out = flow_qc.summarise_gate_events(None, 100)
+    assert out.empty
+    assert "QCFL" in out.columns
+
+
+def test_families_pass_the_not_available_row_through():
+    # profile stage1_stop: no NK marker analysed, so no primary endpoint to find
+    changes = pd.DataFrame(
+        {
+            "PARAMCD": [""],
+            "p_value": [np.nan],
+            "note": ["not available: table nk_flow not supplied"],
+        }
+    )
+    out = flow_qc.apply_nk_families(changes, primary=["CD107AK"])
+    assert out["note"].tolist() == ["not available: table nk_flow not supplied"]
+    assert out["family"].tolist() == [""]

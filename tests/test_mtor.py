@@ -272,6 +272,17 @@ def test_compute_inhibition_gmr_single_pair_nan_ci_and_no_pair_nan_row():
     none = mtor.compute_inhibition_gmr(_inhib([np.nan], [1.0]), "M3", 0.1).iloc[0]
     assert none["N"] == 0
     assert math.isnan(none["estimate"])
+    assert none["note"].startswith("not estimable: no complete pair at M3")
+
+
+def test_floor_sensitivity_with_one_patient_has_only_not_estimable_rows():
+    # profile one_responder: every handling rests on one pair (or none), never one patient's ratio
+    lanes = pd.DataFrame({"NRATIO": [2.0, 1.0], "EVALFL": "Y"})
+    out = mtor.compute_floor_sensitivity(_inhib([2.0], [1.0]), lanes, [1.0, 0.5], ["M3", "M9"])
+    assert out["estimate"].isna().all()
+    assert out["note"].str.startswith("not estimable: ").all()
+    assert out.loc[out["visit"].eq("M3"), "note"].str.contains("1 complete pair at M3").all()
+    assert not out["note"].str.contains("GMR nan").any()
 
 
 def test_compute_inhibition_gmr_rejects_baseline_visit_and_bad_floor():
@@ -328,6 +339,9 @@ def test_compute_inhibition_median_keeps_undetectable_as_100_and_empty_is_nan():
     empty = mtor.compute_inhibition_median(_inhib([np.nan], [0.5]), "M3").iloc[0]
     assert empty["N"] == 0
     assert math.isnan(empty["estimate"])
+    assert empty["note"] == "not estimable: no computable inhibition at M3"
+    share = mtor.compute_inhibition_proportion(_inhib([np.nan], [0.5]), "M3").iloc[0]
+    assert share["note"] == "not estimable: no computable inhibition at M3"
 
 
 def test_compute_inhibition_proportion_7_of_20_matches_scipy_beta_quantiles():

@@ -254,6 +254,11 @@ def test_nk_changes_without_markers_say_the_table_was_not_supplied():
     assert len(out) == 1
     assert np.isnan(out["estimate"].iloc[0])
     assert out["note"].iloc[0].startswith("not available: table nk_flow not supplied")
+    # the primary endpoints named explicitly but absent (profile stage1_stop): the same row
+    named = nk.compute_nk_changes(
+        _long("GZMB", {"BASELINE": [1.0], "M3": [2.0]}), markers=["CD107AK", "IFNGK"]
+    )
+    assert named["note"].tolist() == out["note"].tolist()
 
 
 def test_significant_changes_sentence_lists_only_markers_below_alpha():

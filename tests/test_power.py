@@ -25,3 +25,12 @@ def test_more_pairs_detect_smaller_effects_and_tiny_n_is_not_estimable():
     assert out["note"].iloc[2].startswith("not estimable")
     with pytest.raises(ValueError, match="sd_log"):
         power.compute_detectable_gmr({"x": 5}, sd_log=0)
+
+
+def test_not_estimable_table_keeps_the_columns_and_says_why():
+    ok = power.compute_detectable_gmr({"x": 5}, sd_log=1.0)
+    out = power.compute_detectable_gmr_not_estimable({"enrolled": 3, "evaluable": 1}, "1 pair(s)")
+    assert list(out.columns) == list(ok.columns)
+    assert out["pairs"].tolist() == [3, 1]
+    assert out["detectable_gmr_decrease"].isna().all()
+    assert (out["note"] == "not estimable: 1 pair(s)").all()

@@ -591,7 +591,7 @@ def test_marker_changes_visit_pair_without_data_gives_empty_row():
     assert row["N"] == 0
     assert math.isnan(row["estimate"])
     assert math.isnan(row["p_adj"])
-    assert "no patient" in row["note"]
+    assert row["note"] == "not estimable: no patient with both BASELINE and M24"
 
 
 @pytest.mark.parametrize(

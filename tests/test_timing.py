@@ -189,6 +189,71 @@ def test_power_statement_on_demo(timed):
     assert out["detectable_gmr_decrease"].iloc[1] < out["detectable_gmr_decrease"].iloc[0] < 1
 
 
+def _one_pair_timed(n_pairs):
+    ids = [f"P{i}" for i in range(n_pairs)]
+    return pd.DataFrame(
+        {
+            "USUBJID": ids * 2,
+            "PARAMCD": "GZMB",
+            "AVISIT": ["BASELINE"] * n_pairs + ["M3"] * n_pairs,
+            "AVAL": [100.0] * n_pairs + [50.0] * n_pairs,
+            "LODFL": "N",
+            "ANLFL": "Y",
+        }
+    )
+
+
+def test_power_statement_with_one_pair_is_not_estimable():
+    # profiles one_responder / everolimus_only: no SD from one pair, a row per population says so
+    out = samples.compute_gzmb_power(_one_pair_timed(1), n_enrolled=3)
+    assert out["pairs"].tolist() == [3, 1, 1]
+    assert out["detectable_gmr_decrease"].isna().all()
+    assert (
+        out["note"] == "not estimable: 1 primary M3 pair(s), no SD of the paired log differences"
+    ).all()
+
+
+def test_power_statement_with_identical_log_differences_is_not_estimable():
+    out = samples.compute_gzmb_power(_one_pair_timed(3), n_enrolled=3)
+    assert out["detectable_gmr_increase"].isna().all()
+    assert (
+        out["note"] == "not estimable: SD of the 3 primary M3 paired log differences is 0.0"
+    ).all()
+
+
+def test_time_varying_cox_monotone_likelihood_is_not_estimable():
+    # each event happens to the patient with the largest current value: the partial likelihood
+    # rises without bound in beta (Heinze & Schemper 2001); was an OverflowError in profile
+    # all_responding
+    from helpers.endpoints import timevarying
+
+    data = pd.DataFrame(
+        {
+            "USUBJID": list("ABCDE"),
+            "START": 0.0,
+            "STOP": [10.0, 20.0, 30.0, 40.0, 50.0],
+            "EVENT": [1, 1, 1, 0, 0],
+            "VALUE": [50.0, 40.0, 30.0, 20.0, 10.0],
+        }
+    )
+    row = timevarying.compute_time_varying_cox(data, "x").iloc[0]
+    assert row[["estimate", "ci_lower", "ci_upper", "p_value"]].isna().all()
+    assert row["note"].startswith("not estimable: monotone likelihood (complete separation)")
+    assert (row["n"], row["N"]) == (3, 5)
+    assert row["method"] == timevarying.METHOD_TD_COX
+
+
+def test_time_varying_cox_guards_overflow_and_degenerate_fits():
+    from helpers.endpoints import timevarying
+
+    # a fit lifelines did not flag, but exp(beta + z*SE) is beyond the largest double
+    assert timevarying._diverged(700.0, 10.0, 1.96, []) == (
+        "log HR 700 ± 19.6 overflows: the hazard ratio diverges"
+    )
+    assert timevarying._diverged(1.0, float("nan"), 1.96, []).startswith("degenerate fit")
+    assert timevarying._diverged(0.5, 0.2, 1.96, []) == ""
+
+
 def test_undated_samples_are_kept_at_their_visit_and_shown_as_unknown():
     w = timing.derive_visit_windows(TARGETS, HALF)
     s = _samples()

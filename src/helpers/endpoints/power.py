@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import pandas as pd
 from statsmodels.stats.power import TTestPower
 
-__all__ = ["compute_detectable_gmr"]
+__all__ = ["compute_detectable_gmr", "compute_detectable_gmr_not_estimable"]
 
 
 def compute_detectable_gmr(
@@ -73,3 +73,35 @@ def compute_detectable_gmr(
             }
         )
     return pd.DataFrame(rows)
+
+
+def compute_detectable_gmr_not_estimable(
+    n_pairs: Mapping[str, int], reason: str, alpha: float = 0.05, power: float = 0.80
+) -> pd.DataFrame:
+    """The table of :func:`compute_detectable_gmr` when σ_d is not defined (e.g. fewer than 2
+    pairs to estimate it from, or all paired differences equal).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`compute_detectable_gmr`, one row per population with its pairs,
+        NaN numbers and ``note`` = "not estimable: <reason>".
+    """
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"alpha and power must lie in (0, 1), got {alpha}, {power}")
+    return pd.DataFrame(
+        [
+            {
+                "population": label,
+                "pairs": int(n),
+                "sd_log": math.nan,
+                "alpha": alpha,
+                "power": power,
+                "effect_size": math.nan,
+                "detectable_gmr_decrease": math.nan,
+                "detectable_gmr_increase": math.nan,
+                "note": f"not estimable: {reason}",
+            }
+            for label, n in n_pairs.items()
+        ]
+    )

@@ -10,6 +10,8 @@ References
 ----------
 Andersen PK, Gill RD. Cox's regression model for counting processes. Ann Stat 1982;10:1100-1120.
 Therneau TM, Grambsch PM. Modeling Survival Data: Extending the Cox Model. Springer, 2000.
+Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
+Biometrics 2001;57:114-119.
 Davidson-Pilon C. lifelines: survival analysis in Python. JOSS 2019;4:1317 (CoxTimeVaryingFitter).
 """
 
@@ -88,6 +90,24 @@ def derive_time_varying_data(
     return pd.DataFrame(rows, columns=["USUBJID", "START", "STOP", "EVENT", "VALUE"])
 
 
+#: Largest |log HR| whose exp() is a float (log of the largest double, ≈ 709.8).
+_MAX_LOG = math.log(np.finfo(float).max)
+
+
+def _diverged(beta: float, se: float, z: float, messages: list[str]) -> str:
+    """Why a Cox fit has no finite estimate ('' when it has one)."""
+    if any("complete separation" in m or "failed to converge" in m for m in messages):
+        return (
+            "monotone likelihood (complete separation): the partial likelihood has no finite "
+            "maximum, the hazard ratio diverges"
+        )
+    if not (math.isfinite(beta) and math.isfinite(se) and se > 0):
+        return f"degenerate fit (log HR {beta!r}, SE {se!r})"
+    if abs(beta) + z * se > _MAX_LOG:
+        return f"log HR {beta:.3g} ± {z * se:.3g} overflows: the hazard ratio diverges"
+    return ""
+
+
 def compute_time_varying_cox(
     data: pd.DataFrame, parameter: str, ci_level: float = 0.95
 ) -> pd.DataFrame:
@@ -133,13 +153,18 @@ def compute_time_varying_cox(
             beta = float(fitter.params_["VALUE"])
             se = float(fitter.standard_errors_["VALUE"])
             z = sps.norm.ppf(0.5 + ci_level / 2)
-            row.update(
-                estimate=math.exp(beta),
-                ci_lower=math.exp(beta - z * se),
-                ci_upper=math.exp(beta + z * se),
-                p_value=float(2 * sps.norm.sf(abs(beta / se))),
-                note="; ".join(str(w.message).split("\n")[0] for w in caught),
-            )
+            messages = [str(w.message).split("\n")[0] for w in caught]
+            diverged = _diverged(beta, se, z, messages)
+            if diverged:
+                row["note"] = f"not estimable: {diverged}"
+            else:
+                row.update(
+                    estimate=math.exp(beta),
+                    ci_lower=math.exp(beta - z * se),
+                    ci_upper=math.exp(beta + z * se),
+                    p_value=float(2 * sps.norm.sf(abs(beta / se))),
+                    note="; ".join(messages),
+                )
         except ConvergenceError as err:
             row["note"] = f"not estimable: {str(err).splitlines()[0]}"
     out = pd.DataFrame([row], columns=list(TESTED_ESTIMATE_COLUMNS))

@@ -57,7 +57,7 @@ def _parent(path: str) -> str:
 
 
 def summarise_gate_events(
-    nk_flow: pd.DataFrame, min_events: int, catalogue: pd.DataFrame = flow.NK_MARKERS
+    nk_flow: pd.DataFrame | None, min_events: int, catalogue: pd.DataFrame = flow.NK_MARKERS
 ) -> pd.DataFrame:
     """Events behind every analysed percentage of the flow export, flagged below ``min_events``.
 
@@ -69,9 +69,9 @@ def summarise_gate_events(
 
     Parameters
     ----------
-    nk_flow : pandas.DataFrame
+    nk_flow : pandas.DataFrame or None
         Raw FlowJo-like export (``subject_id, visit, stimulation, population, statistic,
-        marker, value``).
+        marker, value``); None when the optional table was not supplied (no rows returned).
     min_events : int
         Minimum events in the parent gate of a reported percentage.
     catalogue : pandas.DataFrame
@@ -84,6 +84,8 @@ def summarise_gate_events(
         parent_events, gate_events, QCFL`` (Y = below the minimum or unknown), ``note``.
     """
     need = ["subject_id", "visit", "stimulation", "population", "statistic", "value"]
+    if nk_flow is None:  # the optional nk_flow table was not supplied: no gate to check
+        nk_flow = pd.DataFrame(columns=need)
     validate_frame(nk_flow, "nk_flow", need)
     if isinstance(min_events, bool) or not isinstance(min_events, (int, np.integer)):
         raise TypeError(f"min_events must be an integer, got {min_events!r}")
@@ -180,6 +182,8 @@ def apply_nk_families(
     whose test repeats others: ``p_value`` and ``p_adj`` blanked, the estimate kept for
     description), or exploratory (the rest). ``p_adj`` is recomputed within each family
     (Benjamini–Hochberg by default, across the family's markers × visits). Primary rows first.
+    Without any analysed marker (the "not available" row when nk_flow was not supplied) the
+    table is returned with an empty ``family``.
 
     Returns
     -------
@@ -188,6 +192,9 @@ def apply_nk_families(
     """
     validate_frame(changes, "changes", ["PARAMCD", "p_value"])
     unknown = sorted(set(primary) - set(changes["PARAMCD"]))
+    analysed = changes["PARAMCD"].fillna("").ne("")
+    if not analysed.any():  # nk_flow not supplied: the "not available" row goes through as is
+        return changes.assign(family="", p_adj=np.nan)
     if unknown:
         raise ValueError(f"primary NK endpoint(s) {unknown} not among the analysed markers")
     clash = sorted(set(primary) & set(redundant))
@@ -203,7 +210,11 @@ def apply_nk_families(
     if "note" not in out:
         out["note"] = ""
     out["note"] = out["note"].fillna("").astype(str)
-    out.loc[red, "note"] = out.loc[red, "PARAMCD"].map(redundant)
+    reason = out.loc[red, "PARAMCD"].map(redundant)
+    kept = out.loc[red, "note"]  # a "not estimable: …" note still says why there is no number
+    out.loc[red, "note"] = reason.where(
+        ~kept.str.startswith("not estimable"), kept + "; redundant: " + reason
+    )
     out.loc[red, "p_value"] = np.nan
     out["p_adj"] = np.nan
     for fam in (FAMILY_PRIMARY, FAMILY_EXPLORATORY):

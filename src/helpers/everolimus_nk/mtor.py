@@ -565,7 +565,8 @@ def compute_inhibition_gmr(
     pandas.DataFrame
         One estimate-table row (``n`` NA: a ratio has no numerator; ``N`` = complete pairs,
         ``p_value`` of the paired t-test, ``note`` saying how many undetectable values were
-        floored or excluded); N = 0 gives a NaN row.
+        floored or excluded). Fewer than 2 complete pairs (none, or one patient's own ratio):
+        no numbers, ``note`` "not estimable: …".
     """
     ci_level = validate_ci_level(ci_level)
     if floor is not None:
@@ -577,8 +578,12 @@ def compute_inhibition_gmr(
     note = f"{int(zero.sum())} undetectable value(s) {handling}"
     before, after = _floored(rows["BASE"], floor), _floored(rows["AVAL"], floor)
     if not (before.notna() & after.notna()).any():
-        return _empty_row(label, ci_level, _METHOD_GMR, f"no complete pair at {visit}; {note}")
+        reason = f"not estimable: no complete pair at {visit}; {note}"
+        return _empty_row(label, ci_level, _METHOD_GMR, reason)
     gmr = stats.compute_geometric_mean_ratio(before, after, label, ci_level).iloc[0]
+    if pd.isna(gmr["estimate"]):  # fewer than 2 pairs: the GMR row says why, no number
+        out = _empty_row(label, ci_level, _METHOD_GMR, f"{gmr['note']} at {visit}; {note}")
+        return out.assign(N=int(gmr["N"])).astype({"N": "Int64"})
     out = pd.DataFrame(
         [
             {
@@ -621,7 +626,8 @@ def compute_inhibition_median(
     values = _visit_rows(inhib, visit)["INHIB_PCT"].dropna().to_numpy(float)
     label = f"{_INHIB_LABEL} at {visit} vs baseline (%), Hodges–Lehmann median"
     if values.size == 0:
-        return _empty_row(label, ci_level, _METHOD_HL, f"no computable inhibition at {visit}")
+        why = f"not estimable: no computable inhibition at {visit}"
+        return _empty_row(label, ci_level, _METHOD_HL, why)
     out = stats.compute_paired_change(np.zeros(values.size), values, label, ci_level)
     if out["method"].iat[0] != stats.METHOD_PAIRED:  # large sample: keep the approximation named
         return out.assign(method="One-sample " + out["method"] + " (H0: no inhibition)")
@@ -647,9 +653,8 @@ def compute_inhibition_proportion(
     values = _visit_rows(inhib, visit)["INHIB_PCT"].dropna()
     label = f"Patients with ≥ {threshold_pct:g} % rpS6 phosphorylation inhibition at {visit}"
     if values.empty:
-        return _empty_row(
-            label, ci_level, "Clopper–Pearson exact", f"no computable inhibition at {visit}"
-        )
+        why = f"not estimable: no computable inhibition at {visit}"
+        return _empty_row(label, ci_level, "Clopper–Pearson exact", why)
     n = int((values >= threshold_pct).sum())
     return rates.compute_proportion(n, int(values.size), label, ci_level).assign(note="")
 

@@ -444,8 +444,8 @@ def compute_nk_changes(
     pandas.DataFrame
         ``PARAMCD, visit, reference_visit, short_label, label ("<short> · <visit>"), scale`` +
         estimate-table columns + ``p_adj``, ``baseline_median``, ``relative_change_pct``; rows in
-        marker order, then visit. Without any NK marker in ``adbm`` (table ``nk_flow`` not
-        supplied): one row without numbers whose note says "not available: table nk_flow not
+        marker order, then visit. Without any of the NK markers in ``adbm`` (table ``nk_flow``
+        not supplied): one row without numbers whose note says "not available: table nk_flow not
         supplied".
     """
     ci_level = validate_ci_level(ci_level)
@@ -454,7 +454,8 @@ def compute_nk_changes(
         present = set(adbm["PARAMCD"].dropna())
         markers = [m for m in NK_MARKER_ORDER if m in present]
     markers = list(markers)
-    if not markers:  # the optional nk_flow table was not supplied
+    # the optional nk_flow table was not supplied: none of the markers has a value
+    if not markers or not adbm["PARAMCD"].isin(markers).any():
         return _nk_not_available(ci_level)
     log = derive_marker_log_scale(catalogue)
     unknown = [m for m in markers if m not in log]

@@ -464,7 +464,8 @@ def compute_gzmb_power(
 
     Method: :func:`helpers.endpoints.power.compute_detectable_gmr` with σ_d = the observed SD of
     the paired log differences in the primary (while-on-treatment) view, for the enrolled
-    number, the pairs of the primary analysis and the pairs of the treatment-policy view.
+    number, the pairs of the primary analysis and the pairs of the treatment-policy view. Fewer
+    than 2 primary pairs (no SD) or an SD of 0: every row "not estimable: <reason>".
 
     Returns
     -------
@@ -475,15 +476,17 @@ def compute_gzmb_power(
     primary = _pairs(rows[rows["ANLFL"].eq("Y")], "BASELINE", visit)
     policy = _pairs(rows, "BASELINE", visit)
     d = np.log(primary["AVAL_P"].to_numpy(float)) - np.log(primary["AVAL_B"].to_numpy(float))
-    if len(d) < 2:
-        raise ValueError(f"fewer than 2 primary {visit} pairs: no SD for a power statement")
-    return power.compute_detectable_gmr(
-        {
-            "enrolled (treated)": n_enrolled,
-            f"evaluable: {VIEW_WHILE_ON}": len(primary),
-            f"evaluable: {VIEW_POLICY}": len(policy),
-        },
-        sd_log=float(np.std(d, ddof=1)),
-        alpha=alpha,
-        power=power_target,
-    )
+    n_pairs = {
+        "enrolled (treated)": n_enrolled,
+        f"evaluable: {VIEW_WHILE_ON}": len(primary),
+        f"evaluable: {VIEW_POLICY}": len(policy),
+    }
+    sd_log = float(np.std(d, ddof=1)) if len(d) >= 2 else math.nan
+    if not (sd_log > 0 and math.isfinite(sd_log)):
+        reason = (
+            f"{len(d)} primary {visit} pair(s), no SD of the paired log differences"
+            if len(d) < 2
+            else f"SD of the {len(d)} primary {visit} paired log differences is {sd_log!r}"
+        )
+        return power.compute_detectable_gmr_not_estimable(n_pairs, reason, alpha, power_target)
+    return power.compute_detectable_gmr(n_pairs, sd_log=sd_log, alpha=alpha, power=power_target)

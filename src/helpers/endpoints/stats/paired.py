@@ -556,7 +556,7 @@ def _marker_change_row(
             (math.nan, math.nan),
             ci_level,
             METHOD_PAIRED,
-            note=f"no patient with both {earlier} and {later}",
+            note=f"not estimable: no patient with both {earlier} and {later}",
         )
     try:
         table = compute_paired_change(block[earlier], block[later], label, ci_level, log=log)
