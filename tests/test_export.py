@@ -89,3 +89,19 @@ def test_word_document_has_the_tables_and_figures(tmp_path: Path):
     assert "9 (52.9%)" in cells
     assert len(doc.inline_shapes) == 1
     assert any("SYNTHETIC DATA" in p.text for p in doc.paragraphs)
+
+
+def test_a_table_saved_without_columns_does_not_stop_the_exports(tmp_path):
+    """An optional table not supplied is saved as an empty file (no header): the workbook is
+    still built, with an empty sheet, instead of 'HTML could not be rendered: EmptyDataError'."""
+    from helpers.reporting import bundle
+
+    folder = tmp_path / "tables" / "00_data_preparation"
+    folder.mkdir(parents=True)
+    (folder / "fcs_qc.csv").write_text("")
+    (folder / "qc_summary.csv").write_text("rule,n\nx,1\n")
+    out = bundle.build_notebook_exports(
+        tmp_path / "tables", tmp_path / "reports", "00_data_preparation"
+    )
+    assert out.workbook is not None
+    assert len(out.tables) == 2

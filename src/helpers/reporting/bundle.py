@@ -137,11 +137,20 @@ def remove_notebook_outputs(reports: Path, notebook: str) -> None:
     (Path(reports) / EXPORTS / f"{notebook}.xlsx").unlink(missing_ok=True)
 
 
+def _read_saved_csv(csv: Path, **kwargs) -> pd.DataFrame:
+    """A table saved by :func:`helpers.io.save_table`; one saved without columns (an optional
+    table not supplied, e.g. FCS QC without FCS files) is an empty file: an empty frame."""
+    try:
+        return pd.read_csv(csv, **kwargs)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def load_csr_table(csv: Path) -> fmt.FormattedTable:
     """A saved table as a :class:`~helpers.reporting.format.FormattedTable` (title, footnotes
     from its sidecar when it is a CSR table; otherwise formatted by the rule set)."""
     meta = io.read_json(csv.with_suffix(".json")) or {}
-    df = pd.read_csv(csv, keep_default_na=False) if meta.get("csr") else pd.read_csv(csv)
+    df = _read_saved_csv(csv, keep_default_na=False) if meta.get("csr") else _read_saved_csv(csv)
     if meta.get("csr"):
         return fmt.FormattedTable(df.astype(str), meta.get("title", ""), meta.get("footnotes", []))
     return fmt.format_table(df, title=csv.stem.replace("_", " "))
@@ -168,7 +177,7 @@ def build_notebook_exports(
     if not csvs:
         workbook.unlink(missing_ok=True)
         return out
-    frames = {p.stem: pd.read_csv(p) for p in csvs}
+    frames = {p.stem: _read_saved_csv(p) for p in csvs}
     rtf = sorted(folder.glob("*.rtf"))
     for name in TLG_TABLES:
         if name in frames and not (folder / f"{name}.rtf").is_file():
