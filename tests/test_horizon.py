@@ -51,27 +51,3 @@ def test_adverse_events_after_the_horizon_are_left_out():
     assert out["ASTDY"].iloc[0] == 1
     with pytest.raises(ValueError, match="horizon_days"):
         horizon.derive_adae_at_horizon(adae, _adsl(), 0)
-
-
-def test_response_timing():
-    rsp = [START + pd.Timedelta(days=d) for d in (61, 91, 120)]
-    bor = pd.DataFrame(
-        {
-            "USUBJID": ["A", "B", "C", "D"],
-            "TRTSDT": [START] * 4,
-            "RSPDT": [*rsp, pd.NaT],
-            "RSPFL": ["Y", "Y", "Y", "N"],
-        }
-    )
-    ends = [r + pd.Timedelta(days=d) for r, d in zip(rsp, (100, 200, 300), strict=True)]
-    adtte = pd.DataFrame(
-        {"USUBJID": ["A", "B", "C", "D"], "PARAMCD": "PFS", "ADT": [*ends, START], "CNSR": 0}
-    )
-    d = horizon.derive_response_duration(bor, adtte)
-    assert d["USUBJID"].tolist() == ["A", "B", "C"]
-    assert d["AVAL"].iloc[0] == pytest.approx(100 / 30.4375)
-    out = horizon.summarise_response_timing(d, "x")
-    assert out["estimate"].iloc[0] == pytest.approx(91 / 30.4375)  # median TTR
-    assert out["estimate"].iloc[1] == pytest.approx(200 / 30.4375)  # KM median DoR
-    none = horizon.summarise_response_timing(d.iloc[:0], "x")
-    assert none["note"].str.startswith("not estimable").all()

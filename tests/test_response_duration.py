@@ -13,6 +13,8 @@ import pytest
 
 from helpers.endpoints import response_duration as rd
 
+_START = pd.Timestamp("2024-01-01")
+
 
 def _toy():
     tp = pd.DataFrame(
@@ -64,3 +66,28 @@ def test_ttr_median_ci_n10_is_second_and_ninth_order_statistics_conover():
     one = rd.summarise_time_to_response(dor.head(1), "toy").iloc[0]
     assert np.isnan(one["ci_lower"])
     assert rd.summarise_time_to_response(dor.head(0), "toy").iloc[0]["note"].startswith("not estim")
+
+
+def test_response_timing_from_a_best_response_table():
+    """Same day convention as derive_duration_of_response: (end - start).days + 1."""
+    rsp = [_START + pd.Timedelta(days=d) for d in (61, 91, 120)]
+    bor = pd.DataFrame(
+        {
+            "USUBJID": ["A", "B", "C", "D"],
+            "TRTSDT": [_START] * 4,
+            "RSPDT": [*rsp, pd.NaT],
+            "RSPFL": ["Y", "Y", "Y", "N"],
+        }
+    )
+    ends = [r + pd.Timedelta(days=d) for r, d in zip(rsp, (100, 200, 300), strict=True)]
+    adtte = pd.DataFrame(
+        {"USUBJID": ["A", "B", "C", "D"], "PARAMCD": "PFS", "ADT": [*ends, _START], "CNSR": 0}
+    )
+    d = rd.derive_response_duration(bor, adtte)
+    assert d["USUBJID"].tolist() == ["A", "B", "C"]
+    assert d["AVAL"].iloc[0] == pytest.approx(101 / 30.4375)
+    out = rd.summarise_response_timing(d, "x")
+    assert out["estimate"].iloc[0] == pytest.approx(92 / 30.4375)  # median TTR (days + 1)
+    assert out["estimate"].iloc[1] == pytest.approx(201 / 30.4375)  # KM median DoR (days + 1)
+    none = rd.summarise_response_timing(d.iloc[:0], "x")
+    assert none["note"].str.startswith("not estimable").all()

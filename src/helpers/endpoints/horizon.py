@@ -2,8 +2,8 @@
 
 A registry outcome "at 12 months" counts only what happened by day 365 from the first dose,
 whereas the data cut-off usually lies later. These helpers truncate response assessments and
-adverse events at a horizon (the registry row), leaving the full follow-up for a separate row,
-and give the response-timing endpoints: time to response and duration of response.
+adverse events at a horizon (the registry row), leaving the full follow-up for a separate row.
+Time to response and duration of response live in :mod:`helpers.endpoints.response_duration`.
 
 References
 ----------
@@ -14,20 +14,15 @@ FDA. Clinical Trial Endpoints for the Approval of Cancer Drugs and Biologics, 20
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from helpers.checks import validate_ci_level, validate_frame
-from helpers.endpoints import recist, survival
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.checks import validate_frame
+from helpers.endpoints import recist
 
 __all__ = [
     "derive_adae_at_horizon",
     "derive_adrs_at_horizon",
-    "derive_response_duration",
-    "summarise_response_timing",
 ]
 
 _BOR_PARAM = {
@@ -136,82 +131,3 @@ def derive_adae_at_horizon(
     day = (pd.to_datetime(adae["ASTDT"]) - pd.to_datetime(start)).dt.days + 1
     keep = day.isna() | (day <= horizon)
     return adae.loc[keep].assign(ASTDY=day[keep]).reset_index(drop=True)
-
-
-def derive_response_duration(bor_table: pd.DataFrame, adtte: pd.DataFrame) -> pd.DataFrame:
-    """Duration of response (DoR) per responder: first CR/PR to progression or death.
-
-    Method: for patients with ``RSPFL = Y``, DoR runs from ``RSPDT`` (first CR or PR) to the
-    PFS event or censoring date (same censoring rules as PFS; RECIST 1.1 §4.4, FDA 2018).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``USUBJID, AVAL`` (months), ``CNSR``, ``TTR`` (months from first dose to response).
-    """
-    validate_frame(bor_table, "bor_table", ["USUBJID", "TRTSDT", "RSPDT", "RSPFL"])
-    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "ADT", "CNSR"])
-    resp = bor_table[bor_table["RSPFL"].eq("Y")]
-    pfs = adtte[adtte["PARAMCD"].eq("PFS")].set_index("USUBJID")
-    end = resp["USUBJID"].map(pfs["ADT"])
-    rsp = pd.to_datetime(resp["RSPDT"])
-    out = pd.DataFrame(
-        {
-            "USUBJID": resp["USUBJID"].to_numpy(),
-            "AVAL": ((pd.to_datetime(end) - rsp).dt.days / survival.DAYS_PER_MONTH).to_numpy(),
-            "CNSR": resp["USUBJID"].map(pfs["CNSR"]).to_numpy(),
-            "TTR": (
-                (rsp - pd.to_datetime(resp["TRTSDT"])).dt.days / survival.DAYS_PER_MONTH
-            ).to_numpy(),
-        }
-    )
-    return out.dropna(subset=["AVAL", "CNSR"]).reset_index(drop=True)
-
-
-def summarise_response_timing(
-    durations: pd.DataFrame, population_label: str, ci_level: float = 0.95
-) -> pd.DataFrame:
-    """Time to response (median, range) and duration of response (Kaplan–Meier median, CI).
-
-    Method: TTR = median months from first dose to first CR/PR among responders (range in the
-    note; no CI: a descriptive summary of responders only). DoR = Kaplan–Meier median with
-    Brookmeyer–Crowley CI (:func:`helpers.endpoints.survival.summarise_km`). No responder:
-    "not estimable" rows.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Estimate table, two rows (TTR, DoR).
-    """
-    ci_level = validate_ci_level(ci_level)
-    validate_frame(durations, "durations", ["AVAL", "CNSR", "TTR"])
-    n = len(durations)
-    ttr = {
-        "parameter": f"Time to response (months), responders, {population_label}",
-        "n": n,
-        "N": n,
-        "estimate": float(np.median(durations["TTR"])) if n else math.nan,
-        "ci_lower": math.nan,
-        "ci_upper": math.nan,
-        "ci_level": ci_level,
-        "method": "median (descriptive, responders only)",
-        "p_value": math.nan,
-        "note": (
-            f"range {durations['TTR'].min():.1f}–{durations['TTR'].max():.1f}"
-            if n
-            else "not estimable: no responder"
-        ),
-    }
-    label = f"Duration of response (months), responders, {population_label}"
-    if n >= 1 and int((durations["CNSR"] == 0).sum()) >= 1:
-        km = survival.summarise_km(durations, label, landmarks=(), ci_level=ci_level)
-        dor = km[km["statistic"].eq("median")].iloc[0].to_dict()
-        dor = {c: dor.get(c, math.nan) for c in TESTED_ESTIMATE_COLUMNS}
-        dor["note"] = dor.get("note") if isinstance(dor.get("note"), str) else ""
-    else:
-        dor = {**ttr, "parameter": label, "estimate": math.nan, "method": "Kaplan–Meier median"}
-        dor["note"] = "not estimable: no responder with an event"
-    out = pd.DataFrame([ttr, dor], columns=list(TESTED_ESTIMATE_COLUMNS))
-    out["n"] = out["n"].astype("Int64")
-    out["N"] = out["N"].astype("Int64")
-    return out

@@ -7,12 +7,21 @@ date, among responders (RECIST 1.1 §4.4; FDA 2018 endpoints guidance).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from helpers.checks import validate_ci_level, validate_frame
+from helpers.endpoints import survival
+from helpers.results import TESTED_ESTIMATE_COLUMNS
 
-__all__ = ["derive_duration_of_response", "summarise_time_to_response"]
+__all__ = [
+    "derive_duration_of_response",
+    "derive_response_duration",
+    "summarise_response_timing",
+    "summarise_time_to_response",
+]
 
 _DAYS_PER_MONTH = 30.4375
 _RESPONSES = ("CR", "PR")
@@ -139,3 +148,77 @@ def summarise_time_to_response(
         else:
             row["note"] += "; CI not estimable: too few responders for a distribution-free CI"
     return pd.DataFrame([row])
+
+
+def derive_response_duration(bor_table: pd.DataFrame, adtte: pd.DataFrame) -> pd.DataFrame:
+    """Duration of response (DoR) per responder: first CR/PR to progression or death.
+
+    Method: for patients with ``RSPFL = Y``, DoR runs from ``RSPDT`` (first CR or PR) to the
+    PFS event or censoring date (same censoring rules as PFS; RECIST 1.1 §4.4, FDA 2018). Same
+    day convention as :func:`derive_duration_of_response` (days + 1, / 30.4375), for inputs that
+    already carry the first response date (a best-response table) instead of time points.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``USUBJID, AVAL`` (months), ``CNSR``, ``TTR`` (months from first dose to response).
+    """
+    validate_frame(bor_table, "bor_table", ["USUBJID", "TRTSDT", "RSPDT", "RSPFL"])
+    validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "ADT", "CNSR"])
+    resp = bor_table[bor_table["RSPFL"].eq("Y")]
+    pfs = adtte[adtte["PARAMCD"].eq("PFS")].set_index("USUBJID")
+    end = resp["USUBJID"].map(pfs["ADT"])
+    rsp = pd.to_datetime(resp["RSPDT"])
+    out = pd.DataFrame(
+        {
+            "USUBJID": resp["USUBJID"].to_numpy(),
+            "AVAL": (((pd.to_datetime(end) - rsp).dt.days + 1) / _DAYS_PER_MONTH).to_numpy(),
+            "CNSR": resp["USUBJID"].map(pfs["CNSR"]).to_numpy(),
+            "TTR": (
+                ((rsp - pd.to_datetime(resp["TRTSDT"])).dt.days + 1) / _DAYS_PER_MONTH
+            ).to_numpy(),
+        }
+    )
+    return out.dropna(subset=["AVAL", "CNSR"]).reset_index(drop=True)
+
+
+def summarise_response_timing(
+    durations: pd.DataFrame, population_label: str, ci_level: float = 0.95
+) -> pd.DataFrame:
+    """Time to response (median, range) and duration of response (Kaplan–Meier median, CI).
+
+    Method: TTR = median months from first dose to first CR/PR among responders, with the
+    distribution-free CI of :func:`summarise_time_to_response` (range in the note). DoR =
+    Kaplan–Meier median with Brookmeyer–Crowley CI
+    (:func:`helpers.endpoints.survival.summarise_km`). No responder: "not estimable" rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Estimate table, two rows (TTR, DoR).
+    """
+    ci_level = validate_ci_level(ci_level)
+    validate_frame(durations, "durations", ["AVAL", "CNSR", "TTR"])
+    n = len(durations)
+    ttr = summarise_time_to_response(durations, f"responders, {population_label}", ci_level)
+    ttr = {c: ttr.iloc[0].get(c, math.nan) for c in TESTED_ESTIMATE_COLUMNS}
+    label = f"Duration of response (months), responders, {population_label}"
+    if n >= 1 and int((durations["CNSR"] == 0).sum()) >= 1:
+        km = survival.summarise_km(durations, label, landmarks=(), ci_level=ci_level)
+        dor = km[km["statistic"].eq("median")].iloc[0].to_dict()
+        dor = {c: dor.get(c, math.nan) for c in TESTED_ESTIMATE_COLUMNS}
+        dor["note"] = dor.get("note") if isinstance(dor.get("note"), str) else ""
+    else:
+        dor = {
+            **ttr,
+            "parameter": label,
+            "estimate": math.nan,
+            "ci_lower": math.nan,
+            "ci_upper": math.nan,
+            "method": "Kaplan–Meier median",
+        }
+        dor["note"] = "not estimable: no responder with an event"
+    out = pd.DataFrame([ttr, dor], columns=list(TESTED_ESTIMATE_COLUMNS))
+    out["n"] = out["n"].astype("Int64")
+    out["N"] = out["N"].astype("Int64")
+    return out
