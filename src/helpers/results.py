@@ -33,6 +33,25 @@ SUMMARY_COLUMNS = ("outcome", *ESTIMATE_COLUMNS, "p_value", "p_adj", "note")
 P_FLOOR = 1e-300
 
 
+def empty_estimate_row(
+    parameter: str, N: object, ci_level: float, method: str, note: str, n: object = pd.NA
+) -> dict:
+    """An estimate-table row without numbers (estimate, CI and p missing) whose ``note`` says why,
+    e.g. ``"not estimable: 1 complete pair"``; columns :data:`TESTED_ESTIMATE_COLUMNS`."""
+    return {
+        "parameter": parameter,
+        "n": n,
+        "N": N,
+        "estimate": np.nan,
+        "ci_lower": np.nan,
+        "ci_upper": np.nan,
+        "ci_level": ci_level,
+        "method": method,
+        "p_value": np.nan,
+        "note": note,
+    }
+
+
 def clip_p_values(p: object) -> np.ndarray:
     """p-values as floats with underflow (p < ``P_FLOOR``, including 0) raised to ``P_FLOOR``.
 

@@ -24,7 +24,7 @@ from scipy import stats as sps
 
 from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import power, stats, timevarying, timing
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.results import TESTED_ESTIMATE_COLUMNS, empty_estimate_row
 
 __all__ = [
     "VIEW_POLICY",
@@ -196,18 +196,9 @@ def compute_gzmb_level(
             base = {"view": view, "visit": visit, "parameter": label, "n": below, "N": len(y)}
             method = "geometric mean, t-based CI on log values (LLOQ/2 for values < LLOQ)"
             if len(y) < 2:
-                records.append(
-                    {
-                        **base,
-                        "estimate": math.nan,
-                        "ci_lower": math.nan,
-                        "ci_upper": math.nan,
-                        "ci_level": ci_level,
-                        "method": method,
-                        "p_value": math.nan,
-                        "note": f"not estimable: {len(y)} sample(s)",
-                    }
-                )
+                note = f"not estimable: {len(y)} sample(s)"
+                empty = empty_estimate_row(label, len(y), ci_level, method, note, n=below)
+                records.append({**empty, **base})
                 continue
             half = sps.t.ppf(0.5 + ci_level / 2, len(y) - 1) * y.std(ddof=1) / math.sqrt(len(y))
             records.append(
@@ -297,19 +288,8 @@ def compute_gzmb_estimand_views(
 
 
 def _not_estimable(label: str, n: int, ci_level: float, method: str) -> pd.DataFrame:
-    row = {
-        "parameter": label,
-        "n": pd.NA,
-        "N": n,
-        "estimate": math.nan,
-        "ci_lower": math.nan,
-        "ci_upper": math.nan,
-        "ci_level": ci_level,
-        "method": method,
-        "p_value": math.nan,
-        "note": f"not estimable: {n} complete pair(s)",
-    }
-    return pd.DataFrame([row], columns=_EST)
+    note = f"not estimable: {n} complete pair(s)"
+    return pd.DataFrame([empty_estimate_row(label, n, ci_level, method, note)], columns=_EST)
 
 
 def derive_early_samples(timed: pd.DataFrame, landmark_months: float) -> timing.LandmarkSamples:

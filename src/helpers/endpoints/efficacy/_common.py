@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from helpers.checks import validate_frame
-from helpers.results import TESTED_ESTIMATE_COLUMNS
+from helpers.results import TESTED_ESTIMATE_COLUMNS, empty_estimate_row
 
 _ESTIMATE_COLUMNS = list(TESTED_ESTIMATE_COLUMNS)
 
@@ -34,15 +32,4 @@ def _population(adsl: pd.DataFrame, population_flag: str) -> pd.DataFrame:
 
 
 def _nan_row(parameter: str, N: int, ci_level: float, method: str, note: str) -> dict:
-    return {
-        "parameter": parameter,
-        "n": pd.NA,
-        "N": N,
-        "estimate": math.nan,
-        "ci_lower": math.nan,
-        "ci_upper": math.nan,
-        "ci_level": ci_level,
-        "method": method,
-        "p_value": math.nan,
-        "note": note,
-    }
+    return empty_estimate_row(parameter, N, ci_level, method, note)
