@@ -122,22 +122,8 @@ def _visit_rows(inhib: pd.DataFrame, visit: str) -> pd.DataFrame:
 
 
 def _empty_row(parameter: str, ci_level: float, method: str, note: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "parameter": parameter,
-                "n": pd.NA,
-                "N": 0,
-                "estimate": np.nan,
-                "ci_lower": np.nan,
-                "ci_upper": np.nan,
-                "ci_level": ci_level,
-                "method": method,
-                "p_value": np.nan,
-                "note": note,
-            }
-        ]
-    ).astype({"n": "Int64", "N": "Int64"})
+    row = results.empty_estimate_row(parameter, 0, ci_level, method, note)
+    return pd.DataFrame([row]).astype({"n": "Int64", "N": "Int64"})
 
 
 # --------------------------------------------------------------------------------------------
