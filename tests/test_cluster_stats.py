@@ -70,3 +70,71 @@ def test_cluster_bootstrap_is_seeded_and_widens_with_within_cluster_copies():
     row = stats.compute_cluster_bootstrap(["p1"] * 3, lambda i: 1.0, "one patient", n_boot=100)
     assert np.isnan(row["ci_lower"].iloc[0])
     assert "not estimable" in row["note"].iloc[0]
+
+
+def _clustered_sample(n_patients: int = 40, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 6, n_patients)
+    ids = np.repeat([f"P{i:03d}" for i in range(n_patients)], sizes)
+    a = rng.random(ids.size) < 0.4
+    b = np.where(rng.random(ids.size) < 0.85, a, ~a)
+    x = rng.normal(1.0, 0.5, (ids.size, 2)).round(1)  # ties on purpose
+    return ids, a, b, x
+
+
+@pytest.mark.parametrize(
+    ("make", "reference"),
+    [
+        (stats.kappa_statistic, stats.cohen_kappa_binary),
+        (stats.positive_agreement_statistic, stats.positive_agreement),
+        (stats.negative_agreement_statistic, stats.negative_agreement),
+        (lambda a, b: stats.proportion_statistic(b, a), lambda a, b: float(b[a].mean())),
+    ],
+)
+def test_sum_statistics_equal_their_item_level_functions_on_resamples(make, reference):
+    ids, a, b, _ = _clustered_sample()
+    statistic = make(a, b)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        i = rng.integers(0, ids.size, ids.size)
+        assert statistic(i) == pytest.approx(reference(a[i], b[i]), abs=1e-12)
+
+
+def test_icc_statistic_equals_icc_2_1_with_repeated_rows():
+    _, _, _, x = _clustered_sample()
+    assert stats.icc_statistic(SHROUT_FLEISS)(np.arange(6)) == pytest.approx(
+        stats.icc_2_1(SHROUT_FLEISS), abs=1e-12
+    )
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        i = rng.integers(0, len(x), len(x))
+        assert stats.icc_statistic(x)(i) == pytest.approx(stats.icc_2_1(x[i]), abs=1e-10)
+
+
+def test_auc_statistic_equals_auc_mann_whitney_with_ties_and_repeats():
+    _, a, _, x = _clustered_sample()
+    auc = stats.auc_statistic(a, x[:, 0])
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        i = rng.integers(0, a.size, a.size)
+        assert auc(i) == pytest.approx(stats.auc_mann_whitney(a[i], x[i, 0]), abs=1e-12)
+    assert np.isnan(stats.auc_statistic(np.ones(3, bool), np.arange(3.0))(np.arange(3)))
+
+
+def test_sums_bootstrap_gives_the_item_level_interval_for_the_same_seed():
+    # the two entry points draw the same clusters: the CIs must be identical
+    ids, a, b, x = _clustered_sample()
+    boot = {"n_boot": 400, "seed": 11}
+    for statistic, item_level in (
+        (stats.kappa_statistic(a, b), lambda i: stats.cohen_kappa_binary(a[i], b[i])),
+        (stats.icc_statistic(x), lambda i: stats.icc_2_1(x[i])),
+    ):
+        fast = stats.compute_cluster_bootstrap_sums(ids, statistic, "s", **boot)
+        slow = stats.compute_cluster_bootstrap(ids, item_level, "s", **boot)
+        cols = ["estimate", "ci_lower", "ci_upper"]
+        np.testing.assert_allclose(fast[cols].to_numpy(float), slow[cols].to_numpy(float))
+        assert fast["note"].iloc[0] == slow["note"].iloc[0]
+    one = stats.compute_cluster_bootstrap_sums(["p"] * 4, stats.kappa_statistic(a[:4], b[:4]), "s")
+    assert "not estimable" in one["note"].iloc[0]
+    with pytest.raises(ValueError, match="cluster ids"):
+        stats.compute_cluster_bootstrap_sums(ids[:3], stats.kappa_statistic(a, b), "s")

@@ -363,7 +363,9 @@ def compute_clustered_agreement(
     """CTC-level agreement and accuracy with CIs that respect the clustering of CTCs in patients.
 
     Method, with patient-cluster bootstrap percentile CIs
-    (:func:`helpers.endpoints.stats.compute_cluster_bootstrap`):
+    (:func:`helpers.endpoints.stats.compute_cluster_bootstrap_sums` for the statistics of counts
+    and sums, :func:`~helpers.endpoints.stats.compute_cluster_bootstrap` for the AUC; the same
+    resamples for the same ``seed``):
 
     * reader ``reader_a`` vs ``reader_b`` on CTCs scoreable by both: Cohen's kappa of the amplified
       call, proportions of specific positive and negative agreement (Cicchetti & Feinstein 1990),
@@ -392,19 +394,19 @@ def compute_clustered_agreement(
         amp_b = pairs[f"AMPFL_{reader_b}"].eq("Y").to_numpy()
         log2 = np.log2(pairs[[f"RATIO_{reader_a}", f"RATIO_{reader_b}"]].to_numpy(dtype=float))
         ids = pairs["USUBJID"]
-        for name, fn in (
-            ("Cohen's kappa, amplified call", stats.cohen_kappa_binary),
-            ("positive agreement, amplified call", stats.positive_agreement),
-            ("negative agreement, amplified call", stats.negative_agreement),
+        for name, make in (
+            ("Cohen's kappa, amplified call", stats.kappa_statistic),
+            ("positive agreement, amplified call", stats.positive_agreement_statistic),
+            ("negative agreement, amplified call", stats.negative_agreement_statistic),
         ):
             rows.append(
-                stats.compute_cluster_bootstrap(
-                    ids, lambda i, fn=fn: fn(amp_a[i], amp_b[i]), f"{name}, {who}", **boot
+                stats.compute_cluster_bootstrap_sums(
+                    ids, make(amp_a, amp_b), f"{name}, {who}", **boot
                 )
             )
         rows.append(
-            stats.compute_cluster_bootstrap(
-                ids, lambda i: stats.icc_2_1(log2[i]), f"ICC(2,1), log2 ratio, {who}", **boot
+            stats.compute_cluster_bootstrap_sums(
+                ids, stats.icc_statistic(log2), f"ICC(2,1), log2 ratio, {who}", **boot
             )
         )
         long = pd.DataFrame(
@@ -428,20 +430,18 @@ def compute_clustered_agreement(
         ids = data["USUBJID"]
         label = f"IF ≥{positive_score} vs FISH amplified (per CTC)"
 
-        def _sens(i: np.ndarray) -> float:
-            t = truth[i]
-            return float(test[i][t].mean()) if t.any() else float("nan")
-
-        def _spec(i: np.ndarray) -> float:
-            t = ~truth[i]
-            return float((~test[i][t]).mean()) if t.any() else float("nan")
-
-        rows.append(stats.compute_cluster_bootstrap(ids, _sens, f"{label}: sensitivity", **boot))
-        rows.append(stats.compute_cluster_bootstrap(ids, _spec, f"{label}: specificity", **boot))
+        sensitivity = stats.proportion_statistic(test, truth)
+        specificity = stats.proportion_statistic(~test, ~truth)
+        rows.append(
+            stats.compute_cluster_bootstrap_sums(ids, sensitivity, f"{label}: sensitivity", **boot)
+        )
+        rows.append(
+            stats.compute_cluster_bootstrap_sums(ids, specificity, f"{label}: specificity", **boot)
+        )
         rows.append(
             stats.compute_cluster_bootstrap(
                 ids,
-                lambda i: stats.auc_mann_whitney(truth[i], intensity[i]),
+                stats.auc_statistic(truth, intensity),
                 "AUC of HER2 IF intensity for FISH amplification (per CTC)",
                 **boot,
             )
