@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from docx import Document
 from openpyxl import load_workbook
 
@@ -105,3 +106,22 @@ def test_a_table_saved_without_columns_does_not_stop_the_exports(tmp_path):
     )
     assert out.workbook is not None
     assert len(out.tables) == 2
+
+
+def test_long_rtf_table_is_capped_and_says_where_the_complete_table_is(tmp_path: Path):
+    rows = pd.DataFrame({"Patient": [f"P{i:04d}" for i in range(25)], "Reason": ["ctc_if"] * 25})
+    ft = fmt.FormattedTable(rows, "Listing 1", ["A footnote."])
+    csv, rtf = export.save_csr_table(ft, "nb", "listing", tmp_path, max_rtf_rows=10)
+    text = rtf.read_text(encoding="utf-8")
+    assert _balanced(text)
+    assert "P0009" in text
+    assert "P0010" not in text
+    assert "of 25: the complete table is in" in text
+    assert "listing.csv and the notebook's XLSX" in text
+    assert "A footnote." in text
+    assert "{\\f0 ctc_if}" in text  # plain text: no LaTeX subscript conversion
+    assert len(pd.read_csv(csv)) == 25  # the CSV is complete
+    short = export.encode_rtf(fmt.FormattedTable(rows.head(10), "Listing 1"), max_rows=10)
+    assert "Rows 1" not in short
+    with pytest.raises(ValueError, match="max_rows"):
+        export.encode_rtf(ft, max_rows=0)

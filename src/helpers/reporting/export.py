@@ -26,15 +26,26 @@ from helpers.reporting.format import FormattedTable
 SYNTHETIC_NOTE = "SYNTHETIC DATA: simulated demo cohort. These are not trial results."
 #: Tables with more columns than this are laid out in landscape.
 LANDSCAPE_FROM = 5
+#: An RTF table holds at most this many body rows (about 100 pages of a listing). rtflite encodes
+#: about 5,000 cells a second, so a phase III listing of 15,000 rows would take ~20 s and 800
+#: pages per file; longer tables keep their first rows in the RTF, say so in the title and a
+#: footnote, and are complete in the CSV beside the RTF and in the notebook's XLSX.
+RTF_MAX_ROWS = 2000
 
 
 def save_csr_table(
-    ft: FormattedTable, notebook: str, name: str, tables_dir: Path, synthetic: bool = False
+    ft: FormattedTable,
+    notebook: str,
+    name: str,
+    tables_dir: Path,
+    synthetic: bool = False,
+    max_rtf_rows: int = RTF_MAX_ROWS,
 ) -> list[Path]:
     """Save a CSR-type table as CSV (text cells, group headings as rows) plus RTF.
 
     The CSV goes through :func:`helpers.io.save_table` (with its sidecar: run, title, footnotes),
-    the RTF next to it as ``<tables_dir>/<notebook>/<name>.rtf``.
+    the RTF next to it as ``<tables_dir>/<notebook>/<name>.rtf``. The CSV is always complete; the
+    RTF holds at most ``max_rtf_rows`` body rows (:data:`RTF_MAX_ROWS`) and says so when it is cut.
 
     Returns
     -------
@@ -45,7 +56,7 @@ def save_csr_table(
     meta = {"title": ft.title, "footnotes": ft.footnotes, "csr": True}
     csv = io.save_table(flat, notebook, name, tables_dir, meta=meta)
     rtf = csv.with_suffix(".rtf")
-    write_rtf(ft, rtf, synthetic)
+    write_rtf(ft, rtf, synthetic, max_rtf_rows, complete_in=f"{csv.name} and the notebook's XLSX")
     return [csv, rtf]
 
 
@@ -58,38 +69,69 @@ def _widths(table: pd.DataFrame) -> list[float]:
     return out
 
 
-def encode_rtf(ft: FormattedTable, synthetic: bool = False) -> str:
-    """RTF text of a formatted table (rtflite): title, headers, body, footnotes."""
+def encode_rtf(
+    ft: FormattedTable,
+    synthetic: bool = False,
+    max_rows: int = RTF_MAX_ROWS,
+    complete_in: str = "the CSV of this table",
+) -> str:
+    """RTF text of a formatted table (rtflite): title, headers, body, footnotes.
+
+    At most ``max_rows`` body rows are encoded; a longer table keeps its first ``max_rows`` rows
+    and its title and last footnote name the total and ``complete_in`` (where the whole table is).
+    """
     import polars as pl
     import rtflite as rtf
 
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
     flat = ft.flat()
+    notes = list(ft.footnotes)
+    titles = [t for t in (ft.title, SYNTHETIC_NOTE if synthetic else "") if t]
+    if len(flat) > max_rows:
+        shown = f"Rows 1–{max_rows:,} of {len(flat):,}"
+        titles.append(f"{shown}: the complete table is in {complete_in}")
+        notes.append(
+            f"{shown} are shown: RTF tables are capped at {max_rows:,} rows; "
+            f"the complete table is in {complete_in}."
+        )
+        flat = flat.head(max_rows)
+    notes = notes or [""]
     headers = [str(c) for c in flat.columns]
     body = pl.DataFrame({f"c{i}": flat[c].astype(str).tolist() for i, c in enumerate(flat)})
     widths = _widths(flat)
     justify = ["l"] + ["c"] * (len(headers) - 1)
-    titles = [t for t in (ft.title, SYNTHETIC_NOTE if synthetic else "") if t]
-    notes = list(ft.footnotes) or [""]
     doc = rtf.RTFDocument(
         df=body,
         rtf_page=rtf.RTFPage(
             orientation="landscape" if len(headers) > LANDSCAPE_FROM else "portrait"
         ),
-        rtf_title=rtf.RTFTitle(text=titles or [""]),
+        # text_convert off: cells are plain text, not LaTeX ("ctc_if" must not become a subscript)
+        rtf_title=rtf.RTFTitle(text=titles or [""], text_convert=False),
         rtf_column_header=[
-            rtf.RTFColumnHeader(text=headers, col_rel_width=widths, text_justification=justify)
+            rtf.RTFColumnHeader(
+                text=headers, col_rel_width=widths, text_justification=justify, text_convert=False
+            )
         ],
-        rtf_body=rtf.RTFBody(col_rel_width=widths, text_justification=[justify]),
-        rtf_footnote=rtf.RTFFootnote(text=notes),
+        rtf_body=rtf.RTFBody(
+            col_rel_width=widths, text_justification=[justify], text_convert=[[False]]
+        ),
+        rtf_footnote=rtf.RTFFootnote(text=notes, text_convert=False),
     )
     return doc.rtf_encode()
 
 
-def write_rtf(ft: FormattedTable, path: Path, synthetic: bool = False) -> Path:
+def write_rtf(
+    ft: FormattedTable,
+    path: Path,
+    synthetic: bool = False,
+    max_rows: int = RTF_MAX_ROWS,
+    complete_in: str = "the CSV of this table",
+) -> Path:
     """Write :func:`encode_rtf` to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(encode_rtf(ft, synthetic), encoding="utf-8")
+    path.write_text(encode_rtf(ft, synthetic, max_rows, complete_in), encoding="utf-8")
     return path
 
 
