@@ -56,6 +56,19 @@ def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
+def _steps_below_nk(gates: pd.Series, nk: str) -> pd.DataFrame:
+    """``step_of`` (position in ``gates``), ``population``: the gates from below the NK gate down
+    to the parent of each gate, in order (none when the parent is the NK gate or upstream)."""
+    rows = []
+    for row, gate in enumerate(gates):
+        parent = _parent(gate)
+        if gate == nk or parent == nk:
+            continue
+        parts = parent[len(nk) + 1 :].split("/")
+        rows += [(row, "/".join([nk, *parts[: k + 1]])) for k in range(len(parts))]
+    return pd.DataFrame(rows, columns=["step_of", "population"])
+
+
 def summarise_gate_events(
     nk_flow: pd.DataFrame | None, min_events: int, catalogue: pd.DataFrame = flow.NK_MARKERS
 ) -> pd.DataFrame:
@@ -96,60 +109,61 @@ def summarise_gate_events(
         stimulation=nk_flow["stimulation"].astype(str).str.strip(),
         value=pd.to_numeric(nk_flow["value"], errors="coerce"),
     )
-    counts = df[df["statistic"].eq("count") & df["population"].eq(flow.NK_GATE_PREFIX)]
-    nk_events = counts.set_index(["subject_id", "visit", "stimulation"])["value"]
+    nk = flow.NK_GATE_PREFIX
+    keys = ["subject_id", "visit", "stimulation"]
+    counts = df[df["statistic"].eq("count") & df["population"].eq(nk)]
+    nk_events = counts.groupby(keys, sort=False)["value"].first()
     freq = df[df["statistic"].eq("freq_of_parent")]
-    freq_map = freq.set_index(["subject_id", "visit", "stimulation", "population"])["value"]
-    pct = catalogue[catalogue["statistic"].eq("freq_of_parent")]
-    rows = []
-    samples = df[["subject_id", "visit"]].drop_duplicates().itertuples(index=False)
-    for sid, visit in samples:
-        for _, m in pct.iterrows():
-            stim, gate = m["stimulation"], m["population"]
-            note = ""
-            base = nk_events.get((sid, visit, stim), np.nan)
-            if np.isnan(base):
-                base = nk_events.get((sid, visit, "none"), np.nan)
-                note = "NK events of the unstimulated tube" if not np.isnan(base) else ""
-            parent = _parent(gate)
-            events = base
-            if parent != flow.NK_GATE_PREFIX and gate != flow.NK_GATE_PREFIX:
-                # walk from the NK gate down to the parent of the reported gate
-                path = flow.NK_GATE_PREFIX
-                for part in parent[len(flow.NK_GATE_PREFIX) + 1 :].split("/"):
-                    path = f"{path}/{part}"
-                    events = events * freq_map.get((sid, visit, stim, path), np.nan) / 100
-            if gate == flow.NK_GATE_PREFIX:
-                events = np.nan  # NK % of CD3−: parent is upstream of the NK count
-                note = "parent gate upstream of the exported NK count"
-            gate_events = events * freq_map.get((sid, visit, stim, gate), np.nan) / 100
-            low = bool(np.isnan(events) or events < min_events)
-            if np.isnan(events) and not note:
-                note = "no exported count for this tube"
-            rows.append(
-                {
-                    "USUBJID": sid,
-                    "AVISIT": visit,
-                    "PARAMCD": m["PARAMCD"],
-                    "gate": gate,
-                    "parent_events": events,
-                    "gate_events": gate_events,
-                    "QCFL": "Y" if low and gate != flow.NK_GATE_PREFIX else "N",
-                    "note": note,
-                }
-            )
+    freq_map = freq.groupby([*keys, "population"], sort=False)["value"].first()
+    pct = catalogue[catalogue["statistic"].eq("freq_of_parent")].reset_index(drop=True)
+    columns = ["USUBJID", "AVISIT", "PARAMCD", "gate", "parent_events", "gate_events", "QCFL"]
+    samples = df[["subject_id", "visit"]].drop_duplicates()
+    if samples.empty or pct.empty:
+        return pd.DataFrame(columns=[*columns, "note"])
+    grid = samples.merge(
+        pct[["PARAMCD", "population", "stimulation"]].rename_axis("step_of").reset_index(),
+        how="cross",
+    )
+
+    def lookup(series: pd.Series, frame: pd.DataFrame) -> np.ndarray:
+        index = pd.MultiIndex.from_frame(frame)
+        return (
+            series.reindex(index).to_numpy(dtype=float)
+            if len(series)
+            else np.full(len(frame), np.nan)
+        )
+
+    base = lookup(nk_events, grid[keys])
+    fallback = lookup(nk_events, grid[keys[:2]].assign(stimulation="none"))
+    use_fallback = np.isnan(base) & ~np.isnan(fallback)
+    base = np.where(use_fallback, fallback, base)
+    # the gates between the NK gate and the parent of each reported gate, walked down in order
+    steps = _steps_below_nk(pct["population"], nk)
+    chain = grid[[*keys, "step_of"]].reset_index(names="cell").merge(steps, on="step_of")
+    factor = lookup(freq_map, chain[[*keys, "population"]]) / 100
+    f = pd.Series(factor, index=chain["cell"])
+    product = f.fillna(1.0).groupby(level=0).prod()
+    product[f.isna().groupby(level=0).any()] = np.nan
+    product = product.reindex(grid.index, fill_value=1.0).to_numpy(dtype=float)
+    gate = grid["population"].to_numpy()
+    is_nk = gate == nk
+    events = np.where(is_nk, np.nan, base * product)  # NK % of CD3−: parent upstream of the count
+    gate_events = events * lookup(freq_map, grid[[*keys, "population"]]) / 100
+    low = np.isnan(events) | (events < min_events)
+    note = np.where(use_fallback, "NK events of the unstimulated tube", "")
+    note = np.where(np.isnan(events) & (note == ""), "no exported count for this tube", note)
+    note = np.where(is_nk, "parent gate upstream of the exported NK count", note)
     return pd.DataFrame(
-        rows,
-        columns=[
-            "USUBJID",
-            "AVISIT",
-            "PARAMCD",
-            "gate",
-            "parent_events",
-            "gate_events",
-            "QCFL",
-            "note",
-        ],
+        {
+            "USUBJID": grid["subject_id"].to_numpy(),
+            "AVISIT": grid["visit"].to_numpy(),
+            "PARAMCD": grid["PARAMCD"].to_numpy(),
+            "gate": gate,
+            "parent_events": events,
+            "gate_events": gate_events,
+            "QCFL": np.where(low & ~is_nk, "Y", "N"),
+            "note": note,
+        }
     )
 
 
