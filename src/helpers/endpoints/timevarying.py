@@ -67,27 +67,64 @@ def derive_time_varying_data(
     validate_frame(changes, "changes", ["USUBJID", "TIME", "VALUE"])
     if tte["USUBJID"].duplicated().any():
         raise ValueError("tte must have one row per USUBJID (filter to one PARAMCD)")
-    by_patient = {
-        k: g.sort_values("TIME")[["TIME", "VALUE"]].to_numpy(float)
-        for k, g in changes.dropna(subset=["TIME", "VALUE"]).groupby("USUBJID")
-    }
-    rows = []
-    for pid, end, cnsr in zip(tte["USUBJID"], tte["AVAL"], tte["CNSR"], strict=True):
-        end = float(end)
-        if not end > 0:
-            continue
-        points = by_patient.get(pid, np.empty((0, 2)))
-        points = points[points[:, 0] < end]
-        cuts = [0.0, *sorted({float(t) for t in points[:, 0] if t > 0}), end]
-        for k in range(len(cuts) - 1):
-            start, stop = cuts[k], cuts[k + 1]
-            known = points[points[:, 0] <= start]
-            value = known[-1, 1] if len(known) else initial
-            if value is None or math.isnan(value):
-                continue
-            event = int(k == len(cuts) - 2 and int(cnsr) == 0)
-            rows.append((pid, start, stop, event, float(value)))
-    return pd.DataFrame(rows, columns=["USUBJID", "START", "STOP", "EVENT", "VALUE"])
+    columns = ["USUBJID", "START", "STOP", "EVENT", "VALUE"]
+    follow = pd.DataFrame(
+        {
+            "USUBJID": tte["USUBJID"].to_numpy(),
+            "END": pd.to_numeric(tte["AVAL"], errors="coerce").to_numpy(dtype=float),
+            "CNSR": tte["CNSR"].to_numpy(),
+            "ORDER": np.arange(len(tte)),
+        }
+    )
+    follow = follow[follow["END"] > 0]
+    if follow.empty:
+        return pd.DataFrame(columns=columns)
+    points = (
+        changes[["USUBJID", "TIME", "VALUE"]]
+        .dropna(subset=["TIME", "VALUE"])
+        .astype({"TIME": float, "VALUE": float})
+        .merge(follow[["USUBJID", "END"]], on="USUBJID")
+    )
+    points = points[points["TIME"] < points["END"]]  # measured after follow-up: ignored
+    # cut points: 0, every distinct measurement time strictly inside (0, END), and END
+    inner = points.loc[points["TIME"] > 0, ["USUBJID", "TIME"]].drop_duplicates()
+    cuts = pd.concat(
+        [
+            follow[["USUBJID"]].assign(TIME=0.0),
+            inner,
+            follow[["USUBJID", "END"]].rename(columns={"END": "TIME"}),
+        ],
+        ignore_index=True,
+    ).merge(follow[["USUBJID", "ORDER"]], on="USUBJID")
+    cuts = cuts.sort_values(["ORDER", "TIME"], kind="stable", ignore_index=True)
+    stop = cuts.groupby("ORDER", sort=False)["TIME"].shift(-1)
+    intervals = cuts.assign(START=cuts["TIME"], STOP=stop).dropna(subset=["STOP"])
+    # covariate on (START, STOP]: the last value measured at or before START (LOCF)
+    known = points.sort_values("TIME", kind="stable")[["USUBJID", "TIME", "VALUE"]]
+    intervals = pd.merge_asof(
+        intervals.sort_values("START", kind="stable"),
+        known.rename(columns={"TIME": "AT"}),
+        left_on="START",
+        right_on="AT",
+        by="USUBJID",
+        direction="backward",
+    )
+    intervals["VALUE"] = intervals["VALUE"].fillna(np.nan if initial is None else initial)
+    intervals = intervals.dropna(subset=["VALUE"]).sort_values(["ORDER", "START"], kind="stable")
+    last = intervals.merge(follow[["ORDER", "END", "CNSR"]], on="ORDER", how="left")
+    event = (last["STOP"].to_numpy() == last["END"].to_numpy()) & (
+        pd.to_numeric(last["CNSR"]).to_numpy() == 0
+    )
+    return pd.DataFrame(
+        {
+            "USUBJID": last["USUBJID"].to_numpy(),
+            "START": last["START"].to_numpy(dtype=float),
+            "STOP": last["STOP"].to_numpy(dtype=float),
+            "EVENT": event.astype(int),
+            "VALUE": last["VALUE"].to_numpy(dtype=float),
+        },
+        columns=columns,
+    )
 
 
 #: Largest |log HR| whose exp() is a float (log of the largest double, ≈ 709.8).
