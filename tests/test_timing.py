@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.endpoints import timing
+from helpers.endpoints import timevarying, timing
 from helpers.everolimus_nk import samples
 
 TRIAL = "everolimus_nk"
@@ -275,3 +275,47 @@ def test_true_m3_ratio_inside_the_primary_while_on_treatment_ci(timed, demo_mani
     t, _, _ = timed
     primary = samples.compute_gzmb_estimand_views(t).iloc[0]
     assert primary["ci_lower"] <= truth <= primary["ci_upper"]
+
+
+def _time_varying_loop(tte: pd.DataFrame, changes: pd.DataFrame, initial) -> pd.DataFrame:
+    """The per-patient definition of derive_time_varying_data, written as a plain loop (oracle)."""
+    rows = []
+    for pid, end, cnsr in zip(tte["USUBJID"], tte["AVAL"], tte["CNSR"], strict=True):
+        if not float(end) > 0:
+            continue
+        own = changes[changes["USUBJID"].eq(pid)].dropna(subset=["TIME", "VALUE"])
+        own = own[own["TIME"] < end].sort_values("TIME", kind="stable")
+        cuts = [0.0, *sorted({float(t) for t in own["TIME"] if t > 0}), float(end)]
+        for k in range(len(cuts) - 1):
+            known = own[own["TIME"] <= cuts[k]]
+            value = known["VALUE"].iloc[-1] if len(known) else initial
+            if value is None or np.isnan(value):
+                continue
+            rows.append((pid, cuts[k], cuts[k + 1], int(k == len(cuts) - 2 and cnsr == 0), value))
+    return pd.DataFrame(rows, columns=["USUBJID", "START", "STOP", "EVENT", "VALUE"])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_time_varying_rows_equal_the_per_patient_definition(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 10))
+    ids = [f"P{i}" for i in range(n)]
+    tte = pd.DataFrame(
+        {
+            "USUBJID": ids,
+            "AVAL": rng.choice([0.0, np.nan, 1.0, 2.5, 6.0, 12.25], n),
+            "CNSR": rng.integers(0, 2, n),
+        }
+    )
+    m = int(rng.integers(0, 25))
+    changes = pd.DataFrame(
+        {
+            "USUBJID": rng.choice([*ids, "not followed"], m),
+            "TIME": rng.choice([-1.0, 0.0, 0.5, 1.0, 3.0, 6.0, np.nan, 12.25, 20.0], m),
+            "VALUE": rng.choice([0.1, 1.0, np.nan, 5.0], m),
+        }
+    ).drop_duplicates(["USUBJID", "TIME"])
+    for initial in (0.0, None):
+        got = timevarying.derive_time_varying_data(tte, changes, initial)
+        want = _time_varying_loop(tte, changes, initial)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
