@@ -124,3 +124,13 @@ def test_count_and_percentage_columns_merge_into_n_pct_cells():
     t = fmt.format_table(ae).table
     assert list(t.columns) == ["AEDECOD", "any, n (%)", "N"]
     assert t.iloc[0, 1] == "9 (52.9%)"
+
+
+def test_show_renders_at_most_max_rows_and_says_where_the_rest_is():
+    listing = pd.DataFrame({"Patient": [f"P{i:05d}" for i in range(250)]})
+    html = fmt.show(listing, "Listing", max_rows=100).as_raw_html()
+    assert "P00099" in html
+    assert "P00100" not in html
+    assert "First 100 of 250 rows shown" in html
+    small = fmt.show(listing.head(100), "Listing", max_rows=100).as_raw_html()
+    assert "rows shown" not in small

@@ -17,6 +17,7 @@ DOCX writers in :mod:`helpers.reporting.export` take the same :class:`FormattedT
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import string
@@ -382,13 +383,31 @@ def to_html(ft: FormattedTable) -> str:
     return to_gt(ft).as_raw_html()
 
 
-def show(table: pd.DataFrame | FormattedTable, title: str = "", **kwargs: Any) -> Any:
+#: A notebook page shows at most this many rows of a table (a Table 1 fits; a phase III listing
+#: does not): the rest is in the saved CSV and the notebook's workbook, and the table says so.
+SHOW_MAX_ROWS = 100
+
+
+def show(
+    table: pd.DataFrame | FormattedTable,
+    title: str = "",
+    max_rows: int = SHOW_MAX_ROWS,
+    **kwargs: Any,
+) -> Any:
     """What a notebook displays: ``display(fmt.show(table))`` renders the rule-set table (HTML).
 
     Accepts a raw table (formatted with :func:`format_table` and ``kwargs``) or a
-    :class:`FormattedTable`.
+    :class:`FormattedTable`. At most ``max_rows`` rows are rendered (:data:`SHOW_MAX_ROWS`); a
+    longer table shows its first rows and a source note with the total, so that a page of a
+    phase III cohort stays readable and small.
     """
     ft = table if isinstance(table, FormattedTable) else format_table(table, title, **kwargs)
+    if len(ft.table) > max_rows:
+        note = (
+            f"First {max_rows} of {len(ft.table):,} rows shown; the complete table is saved as "
+            "CSV and in this notebook's Excel workbook."
+        )
+        ft = dataclasses.replace(ft, table=ft.table.head(max_rows), footnotes=[*ft.footnotes, note])
     return to_gt(ft)
 
 
@@ -400,7 +419,6 @@ def key_value_table(values: Any, key: str = "parameter", value: str = "value") -
     pandas.DataFrame
         Columns ``key`` and ``value`` (text), one row per entry, in the given order.
     """
-    import dataclasses
 
     if dataclasses.is_dataclass(values) and not isinstance(values, type):
         values = dataclasses.asdict(values)
