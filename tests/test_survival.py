@@ -639,3 +639,110 @@ def test_landmark_of_no_patient_is_empty_not_an_error():
     assert res.data.empty
     assert {"LANDMARK", "G"} <= set(res.data.columns)
     assert res.excluded.empty
+
+
+def _pfs_loop(subj: pd.DataFrame, assess: pd.DataFrame, cutoff: str, rules) -> pd.DataFrame:
+    """derive_pfs written patient by patient, straight from its docstring (oracle)."""
+    cut = pd.Timestamp(cutoff)
+    rows = []
+    for r in subj.to_dict("records"):
+        start, sid = r["TRTSDT"], r["USUBJID"]
+        own = assess[assess["USUBJID"].eq(sid) & assess["AVALC"].notna()]
+        adequate = own.loc[
+            own["AVALC"].ne("NE") & (own["ADT"] > start) & (own["ADT"] <= cut), "ADT"
+        ]
+        pdt = r["PDDT"]
+        if rules.progression_types is not None and "PDTYPE" in r:
+            pdt = pdt if r["PDTYPE"] in rules.progression_types else pd.NaT
+        dth = r["DTHDT"] if rules.death_is_event else pd.NaT
+        seen = [(d, w) for d, w in ((pdt, "Disease progression"),
+                (dth, "Death without documented progression")) if pd.notna(d)]  # fmt: skip
+        before = [x for x in seen if x[0] <= cut]
+        event, desc = min(before, key=lambda x: x[0]) if before else (pd.NaT, None)
+        nact = r.get("NACTDT", pd.NaT) if rules.censor_at_new_anticancer_therapy else pd.NaT
+
+        def last(limit, inclusive, adequate=adequate):
+            kept = adequate[adequate <= limit] if inclusive else adequate[adequate < limit]
+            return kept.max() if len(kept) else pd.NaT
+
+        def censor(at, why, start=start):
+            if pd.isna(at):
+                day1 = "censored at day 1 (no post-baseline adequate assessment)"
+                text = f"{why}: {day1}" if why else "No post-baseline assessment: censored at day 1"
+                return (start, 1, None, text)
+            return (at, 1, None, f"{why}: censored at last adequate assessment")
+
+        if pd.notna(nact) and nact <= cut and (pd.isna(event) or nact < event):
+            out = censor(last(nact, True), "New anticancer therapy before event")
+        elif pd.notna(event):
+            at = last(event, False)
+            allowed = (rules.max_missed_assessments or 0) * (rules.assessment_interval_days or 0)
+            gap = (event - (start if pd.isna(at) else at)).days
+            if rules.missed_assessment_rule and gap > allowed + rules.window_days:
+                k = rules.max_missed_assessments
+                out = censor(at, f"Event after ≥{k} missed assessments")
+            else:
+                out = (event, 0, desc, None)
+        else:
+            at = last(cut, True)
+            why = "Event after data cut-off" if seen else (
+                None if pd.isna(at) else "No progression or death by data cut-off")  # fmt: skip
+            out = censor(at, why)
+        rows.append((sid, *out, ((out[0] - start).days + 1) / 30.4375))
+    return pd.DataFrame(rows, columns=["USUBJID", "ADT", "CNSR", "EVNTDESC", "CNSDTDSC", "AVAL"])
+
+
+def _random_pfs_cohort(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    start = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 60, n), "D")
+
+    def maybe(p: float, hi: int) -> pd.Series:
+        days = pd.Series(start + pd.to_timedelta(rng.integers(0, hi, n), "D"))
+        return days.where(rng.random(n) < p)
+
+    subj = pd.DataFrame(
+        {
+            "USUBJID": [f"S{i}" for i in range(n)],
+            "TRTSDT": start,
+            "PDDT": maybe(0.5, 400),
+            "DTHDT": maybe(0.3, 500),
+            "LSTALVDT": start + pd.to_timedelta(rng.integers(0, 600, n), "D"),
+            "PDTYPE": rng.choice(["radiological", "clinical"], n),
+            "NACTDT": maybe(0.2, 400),
+        }
+    )
+    late = subj["DTHDT"].isna() | subj["PDDT"].isna() | (subj["DTHDT"] >= subj["PDDT"])
+    subj["DTHDT"] = subj["DTHDT"].where(late)
+    m = 5 * n
+    assess = pd.DataFrame(
+        {
+            "USUBJID": rng.choice(subj["USUBJID"], m),
+            "AVALC": rng.choice(["SD", "PR", "NE", "PD", None], m),
+        }
+    )
+    assess["ADT"] = assess["USUBJID"].map(subj.set_index("USUBJID")["TRTSDT"]) + pd.to_timedelta(
+        rng.integers(-10, 400, m), "D"
+    )
+    return subj, assess
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_derive_pfs_equals_the_patient_by_patient_definition(seed):
+    # the vectorised derivation against a plain loop over patients, on random cohorts with ties,
+    # NE and pre-baseline assessments, new therapy, clinical progression and every rule switch
+    rng = np.random.default_rng(seed)
+    subj, assess = _random_pfs_cohort(rng, int(rng.integers(1, 25)))
+    switches = [
+        PFS_RULES_FDA,
+        PFS_RULES_SIMPLE,
+        dataclasses.replace(
+            PFS_RULES_FDA, assessment_interval_days=None, max_missed_assessments=None
+        ),
+        dataclasses.replace(PFS_RULES_FDA, progression_types=None, death_is_event=False),
+    ]
+    for drop in ([], ["PDTYPE", "NACTDT"]):
+        for rules in switches:
+            for cutoff in ("2024-06-30", "2025-06-30"):
+                got = derive_pfs(subj.drop(columns=drop), assess, cutoff, rules)
+                want = _pfs_loop(subj.drop(columns=drop), assess, cutoff, rules)
+                cols = list(want.columns)
+                pd.testing.assert_frame_equal(got[cols], want, check_dtype=False)

@@ -218,11 +218,6 @@ def _as_timestamp(value: object, name: str) -> pd.Timestamp:
     return stamp
 
 
-def _months(start: pd.Timestamp, end: pd.Timestamp) -> float:
-    # Day-1 convention: an event on the start date lasts one day.
-    return ((end - start).days + 1) / DAYS_PER_MONTH
-
-
 def _validated_tte(adtte: pd.DataFrame, name: str = "adtte") -> pd.DataFrame:
     _require_columns(adtte, ["AVAL", "CNSR"], name)
     if adtte.empty:
@@ -249,71 +244,47 @@ def _validated_tte(adtte: pd.DataFrame, name: str = "adtte") -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _counted_progression(row: pd.Series, rules: CensoringRules) -> pd.Timestamp:
-    if pd.isna(row["PDDT"]):
-        return pd.NaT
-    if rules.progression_types is None or "PDTYPE" not in row.index:
-        return row["PDDT"]
-    return row["PDDT"] if row["PDTYPE"] in rules.progression_types else pd.NaT
+def _censor_text(last: pd.Series, reason: pd.Series) -> np.ndarray:
+    """Censoring description: at the last adequate assessment, or at day 1 when there is none."""
+    has_reason = reason.notna().to_numpy()
+    at_day1 = last.isna().to_numpy()
+    why = reason.fillna("").astype(str)
+    return np.select(
+        [at_day1 & has_reason, at_day1, has_reason],
+        [why + f": {_AT_DAY1}", _NO_ASSESSMENT, why + f": {_AT_LAST}"],
+        _AT_LAST.capitalize(),
+    )
 
 
-def _first_event(
-    row: pd.Series, cutoff: pd.Timestamp, rules: CensoringRules
-) -> tuple[pd.Timestamp, str | None, bool]:
-    """Return (event date, description, whether an event occurred only after the cut-off)."""
-    progression = _counted_progression(row, rules)
-    death = row["DTHDT"] if rules.death_is_event else pd.NaT
-    candidates = ((progression, _EVENT_PD), (death, _EVENT_DEATH))
-    observed = [(d, desc) for d, desc in candidates if pd.notna(d)]
-    before = [(d, desc) for d, desc in observed if d <= cutoff]
-    if not before:
-        return pd.NaT, None, bool(observed)
-    # Progression wins a same-day tie with death (listed first, min() keeps the first).
-    date, desc = min(before, key=lambda pair: pair[0])
-    return date, desc, False
+def _last_adequate(
+    adequate: pd.DataFrame, subjects: pd.Series, limits: pd.Series, inclusive: bool
+) -> pd.Series:
+    """Per patient, the last adequate assessment date on (or, not ``inclusive``, before) a limit.
 
-
-def _last_adequate(dates: np.ndarray, limit: pd.Timestamp, inclusive: bool) -> pd.Timestamp:
-    kept = dates[dates <= limit] if inclusive else dates[dates < limit]
-    return pd.Timestamp(kept.max()) if kept.size else pd.NaT
-
-
-def _censor(start: pd.Timestamp, last: pd.Timestamp, reason: str | None) -> dict:
-    """Censoring record at the last adequate assessment, or at day 1 when there is none."""
-    if pd.isna(last):
-        text = f"{reason}: {_AT_DAY1}" if reason else _NO_ASSESSMENT
-        return {"ADT": start, "CNSR": 1, "CNSDTDSC": text}
-    text = f"{reason}: {_AT_LAST}" if reason else _AT_LAST.capitalize()
-    return {"ADT": last, "CNSR": 1, "CNSDTDSC": text}
-
-
-def _missed_too_many(event: pd.Timestamp, reference: pd.Timestamp, rules: CensoringRules) -> bool:
-    if not rules.missed_assessment_rule:
-        return False
-    allowed = rules.max_missed_assessments * rules.assessment_interval_days + rules.window_days
-    return (event - reference).days > allowed
-
-
-def _pfs_one(
-    row: pd.Series, adequate: np.ndarray, cutoff: pd.Timestamp, rules: CensoringRules
-) -> dict:
-    start = row["TRTSDT"]
-    event, event_desc, event_after_cutoff = _first_event(row, cutoff, rules)
-    new_therapy = row.get("NACTDT", pd.NaT) if rules.censor_at_new_anticancer_therapy else pd.NaT
-    if pd.notna(new_therapy) and new_therapy <= cutoff and (pd.isna(event) or new_therapy < event):
-        last = _last_adequate(adequate, new_therapy, inclusive=True)
-        return _censor(start, last, "New anticancer therapy before event")
-    if pd.notna(event):
-        last = _last_adequate(adequate, event, inclusive=False)
-        if _missed_too_many(event, start if pd.isna(last) else last, rules):
-            k = rules.max_missed_assessments
-            return _censor(start, last, f"Event after ≥{k} missed assessments")
-        return {"ADT": event, "CNSR": 0, "EVNTDESC": event_desc}
-    last = _last_adequate(adequate, cutoff, inclusive=True)
-    if event_after_cutoff:
-        return _censor(start, last, "Event after data cut-off")
-    reason = None if pd.isna(last) else "No progression or death by data cut-off"
-    return _censor(start, last, reason)
+    ``adequate`` holds ``USUBJID, ADT`` sorted by ``ADT``; NaT where there is none or no limit.
+    """
+    out = pd.Series(pd.NaT, index=limits.index, dtype="datetime64[ns]")
+    has = limits.notna()
+    if not has.any() or adequate.empty:
+        return out
+    left = pd.DataFrame(
+        {
+            "USUBJID": subjects[has].to_numpy(),
+            "LIMIT": limits[has].to_numpy().astype("datetime64[ns]"),
+            "pos": limits.index[has],
+        }
+    ).sort_values("LIMIT", kind="stable")
+    found = pd.merge_asof(
+        left,
+        adequate.rename(columns={"ADT": "LAST"}),
+        left_on="LIMIT",
+        right_on="LAST",
+        by="USUBJID",
+        direction="backward",
+        allow_exact_matches=inclusive,
+    )
+    out.loc[found["pos"].to_numpy()] = found["LAST"].to_numpy()
+    return out
 
 
 def _prepare_subjects(subjects: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -337,14 +308,16 @@ def _prepare_subjects(subjects: pd.DataFrame, columns: Sequence[str]) -> pd.Data
 
 def _adequate_dates(
     assessments: pd.DataFrame, subjects: pd.DataFrame, cutoff: pd.Timestamp
-) -> dict[str, np.ndarray]:
+) -> pd.DataFrame:
+    """``USUBJID, ADT`` of adequate (not NE) post-baseline assessments to the cut-off, by date."""
     _require_columns(assessments, ["USUBJID", "ADT", "AVALC"], "assessments")
     adt = _as_dates(assessments["ADT"], "assessments.ADT")
     start = assessments["USUBJID"].map(subjects.set_index("USUBJID")["TRTSDT"])
     avalc = assessments["AVALC"].astype("string").str.upper()
-    keep = avalc.notna() & (avalc != "NE") & (adt > start) & (adt <= cutoff)
-    kept = pd.DataFrame({"USUBJID": assessments["USUBJID"], "ADT": adt})[keep.fillna(False)]
-    return {sid: grp["ADT"].to_numpy() for sid, grp in kept.groupby("USUBJID")}
+    keep = (avalc.notna() & (avalc != "NE") & (adt > start) & (adt <= cutoff)).fillna(False)
+    kept = pd.DataFrame({"USUBJID": assessments["USUBJID"], "ADT": adt})[keep.to_numpy(bool)]
+    kept = kept[kept["USUBJID"].isin(subjects["USUBJID"])]
+    return kept.astype({"ADT": "datetime64[ns]"}).sort_values("ADT", kind="stable")
 
 
 def derive_pfs(
@@ -394,12 +367,63 @@ def derive_pfs(
         raise TypeError("rules must be a CensoringRules (e.g. PFS_RULES_FDA).")
     cutoff = _as_timestamp(cutoff_date, "cutoff_date")
     subj = _prepare_subjects(subjects, ["USUBJID", "TRTSDT", "PDDT", "DTHDT", "LSTALVDT"])
+    subj = subj.reset_index(drop=True)
     adequate = _adequate_dates(assessments, subj, cutoff)
-    empty = np.array([], dtype="datetime64[ns]")
-    rows = []
-    for _, row in subj.iterrows():
-        derived = _pfs_one(row, adequate.get(row["USUBJID"], empty), cutoff, rules)
-        rows.append({"USUBJID": row["USUBJID"], "STARTDT": row["TRTSDT"], **derived})
+    ids, start = subj["USUBJID"], subj["TRTSDT"]
+    nat = pd.Series(pd.NaT, index=subj.index, dtype="datetime64[ns]")
+    # first counted event on or before the cut-off; progression wins a same-day tie with death
+    progression = subj["PDDT"]
+    if rules.progression_types is not None and "PDTYPE" in subj:
+        progression = progression.where(subj["PDTYPE"].isin(rules.progression_types))
+    death = subj["DTHDT"] if rules.death_is_event else nat
+    pd_in = progression.notna() & (progression <= cutoff)
+    death_in = death.notna() & (death <= cutoff)
+    pd_first = pd_in & (~death_in | (progression <= death))
+    event = progression.where(pd_first, death.where(death_in))
+    event_desc = pd.Series(np.where(pd_first, _EVENT_PD, _EVENT_DEATH), index=subj.index)
+    after_cutoff = event.isna() & (progression.notna() | death.notna())
+    new_therapy = (
+        subj["NACTDT"] if rules.censor_at_new_anticancer_therapy and "NACTDT" in subj else nat
+    )
+    therapy_first = (
+        new_therapy.notna() & (new_therapy <= cutoff) & (event.isna() | (new_therapy < event))
+    )
+    last_therapy = _last_adequate(adequate, ids, new_therapy.where(therapy_first), True)
+    is_event = ~therapy_first & event.notna()
+    last_event = _last_adequate(adequate, ids, event.where(is_event), False)
+    missed = pd.Series(False, index=subj.index)
+    if rules.missed_assessment_rule:
+        allowed = rules.max_missed_assessments * rules.assessment_interval_days + rules.window_days
+        missed = is_event & ((event - last_event.fillna(start)).dt.days > allowed)
+    last_cutoff = _last_adequate(adequate, ids, pd.Series(cutoff, index=subj.index), True)
+    last = last_therapy.where(therapy_first, last_event.where(is_event, last_cutoff))
+    reason = pd.Series(
+        np.select(
+            [therapy_first, missed, is_event, after_cutoff, last.notna()],
+            [
+                "New anticancer therapy before event",
+                f"Event after ≥{rules.max_missed_assessments} missed assessments",
+                "",
+                "Event after data cut-off",
+                "No progression or death by data cut-off",
+            ],
+            "",
+        ),
+        index=subj.index,
+    ).replace("", None)
+    censored = ~is_event | missed
+    rows = pd.DataFrame(
+        {
+            "USUBJID": ids,
+            "STARTDT": start,
+            "ADT": event.where(~censored, last.where(last.notna(), start)),
+            "CNSR": censored.astype(int),
+            "EVNTDESC": event_desc.where(~censored, None),
+            "CNSDTDSC": pd.Series(_censor_text(last, reason), index=subj.index).where(
+                censored, None
+            ),
+        }
+    )
     return _finish_adtte(rows, "PFS", "Progression-free survival (months)", rules.name)
 
 
@@ -452,12 +476,13 @@ def derive_os(subjects: pd.DataFrame, cutoff_date: object) -> pd.DataFrame:
     return _finish_adtte(rows, "OS", "Overall survival (months)", OS_RULE_NAME)
 
 
-def _finish_adtte(rows: list[dict], paramcd: str, param: str, rule: str) -> pd.DataFrame:
+def _finish_adtte(rows: pd.DataFrame, paramcd: str, param: str, rule: str) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["USUBJID", "STARTDT", "ADT", "CNSR", "EVNTDESC", "CNSDTDSC"])
     out["PARAMCD"], out["PARAM"], out["RULE"] = paramcd, param, rule
     out["STARTDT"] = pd.to_datetime(out["STARTDT"])
     out["ADT"] = pd.to_datetime(out["ADT"])
-    out["AVAL"] = [_months(s, e) for s, e in zip(out["STARTDT"], out["ADT"], strict=True)]
+    # day-1 convention: an event on the start date lasts one day
+    out["AVAL"] = ((out["ADT"] - out["STARTDT"]).dt.days + 1) / DAYS_PER_MONTH
     out["CNSR"] = out["CNSR"].astype(int)
     out["EVNTDESC"] = out["EVNTDESC"].astype(object).where(out["CNSR"] == 0, None)
     out["CNSDTDSC"] = out["CNSDTDSC"].astype(object).where(out["CNSR"] == 1, None)
