@@ -807,7 +807,9 @@ def compute_early_response_association(
             fisher = efficacy.compute_flag_association(data, f"{m}_FALL", "RSPFL", label, ci_level)
             row = fisher.iloc[0].to_dict()
         else:
-            row = _nan_row(label, 0, 0, ci_level, stats.METHOD_FISHER, "no patient with a pair")
+            row = _nan_row(
+                label, 0, 0, ci_level, stats.METHOD_FISHER, "not estimable: 0 patients with a pair"
+            )
         rows.append({"PARAMCD": m, "analysis": "Fisher", **row})
     return _finish_table(rows, ["PARAMCD", "analysis"])
 
