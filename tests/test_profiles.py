@@ -27,7 +27,12 @@ HER2_NOTEBOOKS = ("01_screening_rate", "02_tdm1_response")
 EVERO_NOTEBOOKS = ("03_nk_function_changes", "04_mtor_status")
 #: Methods whose estimate from fewer patients would be one patient's own value.
 OBSERVED_ORR = "ORR (confirmed), EFFFL: observed proportion (ignores the two-stage design)"
-MIN_N_BY_METHOD = {"Hodges–Lehmann": 2, "geometric means": 2, "Kaplan–Meier": 3}
+MIN_N_BY_METHOD = {
+    "Hodges–Lehmann": 2,
+    "geometric means": 2,
+    "Kaplan–Meier": 3,
+    "Cox proportional hazards": 3,
+}
 
 
 def _write_profile(name: str, raw: Path) -> dict:
