@@ -759,10 +759,12 @@ def test_landmark_logrank_one_group_gives_nan_row_two_groups_match_survival():
         {"USUBJID": ["P1", "P2", "P4", "P3"], "G": ["a", "a", "a", "b"], "F": list("YYYN")}
     )
     res = efficacy.derive_biomarker_landmark(_adtte(), groups, 1.0, "G", "F")
-    two = efficacy.compute_landmark_logrank(res, "G")
-    assert two["p_value"].iloc[0] == pytest.approx(
-        survival.compute_logrank(res.data, "G")["p_value"].iloc[0]
-    )
+    two = efficacy.compute_landmark_logrank(res, "G").iloc[0]
+    direct = survival.compute_logrank(res.data, "G").iloc[0]
+    # two groups: the log-rank helper's row, here its minimum group size (issue 12)
+    assert two["note"] == direct["note"]
+    assert math.isnan(two["p_value"])
+    assert "1 patient in group b (the log-rank test needs at least 3" in two["note"]
     one = efficacy.derive_biomarker_landmark(_adtte(), groups.iloc[:3], 1.0, "G", "F")
     row = efficacy.compute_landmark_logrank(one, "G").iloc[0]
     assert math.isnan(row["p_value"])

@@ -27,7 +27,12 @@ HER2_NOTEBOOKS = ("01_screening_rate", "02_tdm1_response")
 EVERO_NOTEBOOKS = ("03_nk_function_changes", "04_mtor_status")
 #: Methods whose estimate from fewer patients would be one patient's own value.
 OBSERVED_ORR = "ORR (confirmed), EFFFL: observed proportion (ignores the two-stage design)"
-MIN_N_BY_METHOD = {"Hodges–Lehmann": 2, "geometric means": 2, "Kaplan–Meier": 3}
+MIN_N_BY_METHOD = {
+    "Hodges–Lehmann": 2,
+    "geometric means": 2,
+    "Kaplan–Meier": 3,
+    "Cox proportional hazards": 3,
+}
 
 
 def _write_profile(name: str, raw: Path) -> dict:
@@ -244,6 +249,53 @@ def test_groups_of_two_are_compared_with_a_warning(run):
     assert (hl["n"] == 2).all()
     assert hl["note"].str.startswith("fewer than 3 patients in a group").all()
     assert hl["note"].str.contains("p exact").all()
+
+
+GZMB_ABSENT = "not available: table granzyme_b not supplied"
+
+
+def test_granzyme_b_absent_sections_say_not_available(run):
+    _only(run, "everolimus_only")
+    assert run.truth(EVERO)["tables_absent"] == ["granzyme_b"]
+    nb = "03_nk_function_changes"
+    for name in (
+        "gzmb_descriptives_by_visit",
+        "gzmb_change_from_baseline",
+        "gzmb_level_by_visit",
+        "gzmb_estimand_views",
+        "gzmb_detectable_effect",
+    ):
+        table = run.table(nb, name)
+        assert len(table), name
+        assert (table["note"] == GZMB_ABSENT).all(), name
+        if "estimate" in table.columns:
+            assert table["estimate"].isna().all(), name
+    per_visit = run.table(nb, "gzmb_samples_per_visit").set_index("status")
+    treated = per_visit.loc["Treated patients (N)"]
+    assert (per_visit.loc[GZMB_ABSENT] == treated).all()
+    for name in (
+        "early_change_vs_response",
+        "early_change_vs_landmark_pfs",
+        "early_change_time_dependent_cox_pfs",
+    ):
+        table = run.table(nb, name)
+        gzmb = table["PARAMCD"].eq("GZMB")
+        assert gzmb.any(), name
+        assert (table.loc[gzmb, "note"] == GZMB_ABSENT).all(), name
+        assert not table.loc[~gzmb, "note"].eq(GZMB_ABSENT).any(), name  # NK rows go on
+    # results_summary is written and its primary-endpoint row says why it has no number
+    summary = run.table(nb, "results_summary")
+    primary = summary[summary["parameter"].str.endswith("(primary estimate)")]
+    assert len(primary) == 1
+    assert primary["estimate"].isna().all()
+    assert primary["note"].tolist() == [GZMB_ABSENT]
+    assert summary["parameter"].str.startswith("NK count").any()  # the notebook went on
+    # notebook 04 runs (western_blot supplied): the granzyme B correlation says not available
+    corr = run.table("04_mtor_status", "correlations_inhibition_nk").set_index("PARAMCD")
+    assert corr.loc["GZMB", "note"] == GZMB_ABSENT
+    assert pd.isna(corr.loc["GZMB", "estimate"])
+    mtor_summary = run.table("04_mtor_status", "results_summary")
+    assert mtor_summary["note"].eq(GZMB_ABSENT).sum() == 1
 
 
 @pytest.mark.parametrize(("name", "absent"), [("her2_only", EVERO), ("everolimus_only", HER2)])

@@ -622,7 +622,7 @@ def test_median_followup_below_three_patients_is_not_estimable(n):
     [
         (pd.DataFrame({"AVAL": [], "CNSR": [], "x": []}), "not estimable: no patient"),
         (
-            pd.DataFrame({"AVAL": [1.0, 2.0, 3.0], "CNSR": [1, 1, 1], "x": ["a", "b", "b"]}),
+            pd.DataFrame({"AVAL": [1.0, 2.0, 3.0] * 2, "CNSR": 1, "x": list("aaabbb")}),
             "not estimable: no event",
         ),
     ],

@@ -54,15 +54,22 @@ def test_clean_fixtures_pass_and_come_back_typed(trial):
 
 def test_missing_required_table_is_reported():
     tables = _raw(EVE)
-    del tables["granzyme_b"]
+    del tables["survival"]
     assert _problems(tables, EVE) == _one(
-        "granzyme_b.csv",
+        "survival.csv",
         None,
         "",
         "",
-        "required table is missing: put granzyme_b.csv or granzyme_b.xlsx in the everolimus_nk "
-        "folder",
+        "required table is missing: put survival.csv or survival.xlsx in the everolimus_nk folder",
     )
+
+
+@pytest.mark.parametrize("table", ["granzyme_b", "nk_flow", "western_blot"])
+def test_optional_everolimus_tables_may_be_left_out(table):
+    # issue 12: granzyme_b (primary endpoint) is optional like nk_flow and western_blot
+    tables = _raw(EVE)
+    del tables[table]
+    assert set(validate_trial(tables, EVE)) == set(tables)
 
 
 def test_missing_tumour_data_needs_lesions_or_timepoint_responses():

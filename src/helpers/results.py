@@ -52,6 +52,33 @@ def empty_estimate_row(
     }
 
 
+def not_supplied_note(table: str) -> str:
+    """The note of a row whose optional input table was not supplied: "not available: table
+    granzyme_b not supplied" (one wording for every notebook and helper)."""
+    return f"not available: table {table} not supplied"
+
+
+def mark_not_supplied(
+    estimates: pd.DataFrame, table: str, rows: pd.Series | None = None
+) -> pd.DataFrame:
+    """Estimate rows that rest on an optional table that was not supplied, saying so.
+
+    Method: in the selected rows (all rows when ``rows`` is None, else where the boolean
+    ``rows`` is true) the numbers (``estimate``, ``ci_lower``, ``ci_upper``, ``p_value``, those
+    present) are cleared and ``note`` is set to :func:`not_supplied_note` (a copy is returned;
+    other rows are unchanged).
+    """
+    out = estimates.copy()
+    mask = pd.Series(True, index=out.index) if rows is None else rows.reindex(out.index)
+    mask = mask.fillna(False).astype(bool)
+    for col in ("estimate", "ci_lower", "ci_upper", "p_value"):
+        if col in out.columns:
+            out[col] = out[col].astype(float).where(~mask)
+    note = out["note"].astype(object) if "note" in out.columns else pd.Series(None, out.index)
+    out["note"] = note.where(~mask, not_supplied_note(table))
+    return out
+
+
 def clip_p_values(p: object) -> np.ndarray:
     """p-values as floats with underflow (p < ``P_FLOOR``, including 0) raised to ``P_FLOOR``.
 

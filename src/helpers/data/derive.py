@@ -873,7 +873,9 @@ def derive_everolimus_nk(
     phosphorylation per lane (:func:`helpers.everolimus_nk.western.derive_western`; non-evaluable
     lanes are
     kept with EVALFL = N and listed in QC). Treated patients without a BASELINE or M3 granzyme B
-    sample are listed in QC (``missing_visit``).
+    sample are listed in QC (``missing_visit``). The tables ``granzyme_b``, ``nk_flow`` and
+    ``western_blot`` are optional: an absent one contributes no row (no GZMB row, no flow marker,
+    no adwb).
 
     Parameters
     ----------
@@ -899,8 +901,10 @@ def derive_everolimus_nk(
     cut = derive_qc_exclusions(tables, trial, params.cutoff_date)
     t = cut.tables
     datasets, qc_parts = _common(t, params, trial)
-    bm_parts = [_gzmb(t)]
-    qc_parts.append(_missing_gzmb_visits(t, datasets["adsl"], trial))
+    bm_parts = []
+    if "granzyme_b" in t:  # optional: without it adbm holds no GZMB row
+        bm_parts.append(_gzmb(t))
+        qc_parts.append(_missing_gzmb_visits(t, datasets["adsl"], trial))
     if "nk_flow" in t:
         markers, qc_flow = _flow_markers(t, trial)
         bm_parts.append(markers)

@@ -55,7 +55,9 @@ __all__ = [
 ]
 
 #: Tables that must be present; tumour data additionally need ``tumour_lesions`` or
-#: ``timepoint_responses``.
+#: ``timepoint_responses``. The others are optional: HER2-CTC ``ctc_if``, ``ctc_followup``,
+#: ``ctdna``; everolimus ``granzyme_b``, ``nk_flow``, ``western_blot`` (the analyses that need
+#: them say "not available: table X not supplied").
 REQUIRED_TABLES: dict[str, tuple[str, ...]] = {
     "her2_ctc_tdm1": (
         "patients",
@@ -72,7 +74,6 @@ REQUIRED_TABLES: dict[str, tuple[str, ...]] = {
         "end_of_treatment",
         "survival",
         "adverse_events",
-        "granzyme_b",
     ),
 }
 TUMOUR_TABLES = ("tumour_lesions", "timepoint_responses")

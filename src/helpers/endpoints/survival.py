@@ -49,6 +49,12 @@ KM_METHOD = "Kaplan–Meier, log-log CI"
 #: drawn, :func:`helpers.plots.plot_km`): with one or two patients the "estimate" is their own
 #: event or censoring times, so the rows say "not estimable" instead.
 KM_MIN_PATIENTS = 3
+#: Fewest patients per group compared by the log-rank test (:func:`compute_logrank`): as for a
+#: Kaplan–Meier curve, so that no test compares a curve that is not drawn.
+LOGRANK_MIN_PATIENTS = KM_MIN_PATIENTS
+#: Fewest patients in a Cox model (:func:`compute_cox`): with two, the partial likelihood has no
+#: finite maximum unless their times or covariates tie, so any "hazard ratio" is an artefact.
+COX_MIN_PATIENTS = 3
 ADTTE_COLUMNS = [
     "USUBJID",
     "PARAMCD",
@@ -699,8 +705,9 @@ def summarise_km(
     ci_level : float
         Confidence level.
     group : str, optional
-        Column defining subgroups; rows are produced per level (sorted) and a ``group`` column is
-        added.
+        Column defining subgroups; rows are produced per level (sorted; every category of a
+        categorical column, a category without a patient giving "not estimable: 0 patients"
+        rows) and a ``group`` column is added.
 
     Returns
     -------
@@ -735,7 +742,7 @@ def summarise_km(
     if df[group].isna().any():
         raise ValueError(f"adtte.{group} has missing values; assign a level or drop those rows.")
     frames = []
-    for level, sub in df.groupby(group, sort=True, observed=True):
+    for level, sub in df.groupby(group, sort=True, observed=False):  # empty category: 0 rows
         rows = pd.DataFrame(_km_rows(sub, f"{parameter} [{group}={level}]", landmarks, ci_level))
         rows.insert(0, "group", level)
         frames.append(rows)
@@ -802,6 +809,11 @@ def _cox_frame(
         raise ValueError("Cox model input has missing values; drop or impute them first.")
     if not data["E"].isin([0, 1]).all() or (data["T"] < 0).any():
         raise ValueError("events must be 0/1 and durations >= 0.")
+    if len(data) < COX_MIN_PATIENTS:
+        raise ValueError(
+            f"{len(data)} patient{'' if len(data) == 1 else 's'} (the Cox model needs at least "
+            f"{COX_MIN_PATIENTS})"
+        )
     if data["E"].sum() == 0:
         raise ValueError("Cox model needs at least one event; all observations are censored.")
     constant = [c for c in covariates if data[c].nunique() < 2]
@@ -876,8 +888,9 @@ def compute_cox(
     ``proportional_hazard_test``, ``time_transform = "km"``, the transform R ``cox.zph`` defaults
     to; R ≥ 3.0 uses an exact score version, so p-values differ slightly from current R).
 
-    Tiny samples: no event, a constant covariate, a non-converging fit or complete separation
-    (infinite HR, non-finite CI) raise ``ValueError`` rather than returning meaningless rows; few
+    Tiny samples: fewer than :data:`COX_MIN_PATIENTS` (3) patients, no event, a constant
+    covariate, a non-converging fit or complete separation (infinite HR, non-finite CI) raise
+    ``ValueError`` rather than returning meaningless rows; few
     events (< 10 per covariate) and lifelines convergence warnings are reported in ``note``.
 
     Parameters
@@ -957,8 +970,11 @@ def compute_logrank(adtte: pd.DataFrame, group: str) -> pd.DataFrame:
     Method: k-sample log-rank (Mantel–Haenszel) test, chi-square with k − 1 df (lifelines
     ``multivariate_logrank_test``, equal to R ``survdiff`` with rho = 0). The asymptotic
     chi-square is unreliable with very few events; ``note`` flags groups with < 5 events.
-    With no patient, a single group or no event the row has NaN p-value and the note says
-    "not estimable: <reason>" (a small trial often has one group empty), rather than an error.
+    With no patient, a single group, a group of fewer than :data:`LOGRANK_MIN_PATIENTS` (3)
+    patients (a declared category without a patient counts as a group of 0) or no event the row
+    has NaN p-value and the note says "not estimable: <reason>", e.g. "not estimable: 1 patient
+    in group B (the log-rank test needs at least 3 patients per group, as a Kaplan–Meier
+    curve)" (a small trial often has one group empty), rather than an error.
 
     Parameters
     ----------
@@ -983,11 +999,23 @@ def compute_logrank(adtte: pd.DataFrame, group: str) -> pd.DataFrame:
     df = _validated_tte(adtte)
     if df[group].isna().any():
         raise ValueError(f"adtte.{group} has missing values; assign a level or drop those rows.")
-    levels = df[group].nunique()
+    # declared categories without a patient count as groups of 0
+    sizes = df.groupby(group, observed=False, sort=True).size()
+    levels = len(sizes)
     event = 1 - df["CNSR"]
     if levels < 2:
         found = ", ".join(map(str, df[group].unique()))
         why = f"not estimable: {levels} group ({found}); the log-rank test needs at least 2 levels"
+        return _not_testable(group, len(df), int(event.sum()), why)
+    small = sizes[sizes < LOGRANK_MIN_PATIENTS]
+    if len(small):
+        named = ", ".join(
+            f"{k} patient{'' if k == 1 else 's'} in group {level}" for level, k in small.items()
+        )
+        why = (
+            f"not estimable: {named} (the log-rank test needs at least {LOGRANK_MIN_PATIENTS} "
+            "patients per group, as a Kaplan–Meier curve)"
+        )
         return _not_testable(group, len(df), int(event.sum()), why)
     if event.sum() == 0:
         return _not_testable(group, len(df), 0, "not estimable: no event")

@@ -27,17 +27,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers import results
 from helpers.checks import validate_frame, validate_unique
 
 __all__ = [
     "ADBM_FLOW_COLUMNS",
+    "BIOMARKER_TABLES",
     "NK_GATE_PREFIX",
     "NK_MARKERS",
     "NK_NET_RESPONSES",
     "VISIT_NUMBERS",
     "FlowResult",
+    "derive_availability_notes",
     "derive_biomarker_change",
     "derive_flow_markers",
+    "supplied_table_missing",
 ]
 
 #: FlowJo gate path of the NK population (CD3− CD56+ lymphocytes).
@@ -45,6 +49,10 @@ NK_GATE_PREFIX = "Lymphocytes/Single Cells/CD3-/NK"
 
 #: Analysis visit number (months from treatment start) of each everolimus-NK visit.
 VISIT_NUMBERS: dict[str, int] = {"BASELINE": 0, "M3": 3, "M9": 9}
+
+#: Biomarker (ADBM PARAMCD) read from an optional raw table of its own -> that table. (The NK flow
+#: markers come from the optional ``nk_flow``: see ``nk.compute_nk_changes``.)
+BIOMARKER_TABLES: dict[str, str] = {"GZMB": "granzyme_b"}
 
 _CATALOGUE_KEY = ["population", "statistic", "marker", "stimulation"]
 _CATALOGUE_COLUMNS = ["PARAMCD", "PARAM", *_CATALOGUE_KEY, "AVALU", "log_scale"]
@@ -316,3 +324,40 @@ def derive_biomarker_change(
     with np.errstate(divide="ignore", invalid="ignore"):
         pchg = np.where(base > 0, 100.0 * chg / base, np.nan)
     return df.assign(BASE=base, CHG=chg, PCHG=pchg, ABLFL=np.where(is_base, "Y", "N"))
+
+
+# --------------------------------------------------------------------------------------------
+# Optional tables: say "not available" when a biomarker's table was not supplied
+# --------------------------------------------------------------------------------------------
+
+
+def supplied_table_missing(data: pd.DataFrame, paramcd: str) -> str | None:
+    """The optional raw table behind ``paramcd`` when ``data`` holds none of its rows, else None.
+
+    ``data`` is long biomarker data with ``PARAMCD`` (``adbm`` or its timed samples). A marker
+    from an optional table (:data:`BIOMARKER_TABLES`, e.g. GZMB from ``granzyme_b``) without any
+    row means that table was not supplied; the analyses of that marker then say so instead of
+    stopping. Other markers give None (their helpers keep refusing an unknown PARAMCD).
+    """
+    validate_frame(data, "data", ["PARAMCD"])
+    if paramcd in BIOMARKER_TABLES and not data["PARAMCD"].eq(paramcd).any():
+        return BIOMARKER_TABLES[paramcd]
+    return None
+
+
+def derive_availability_notes(
+    estimates: pd.DataFrame, data: pd.DataFrame, paramcd: str = "GZMB"
+) -> pd.DataFrame:
+    """The estimate rows of ``paramcd``, with the reason when its optional table is absent.
+
+    Method: when :func:`supplied_table_missing` finds the table behind ``paramcd`` absent from
+    ``data``, the rows of that marker (those whose ``PARAMCD`` column equals it when
+    ``estimates`` has one, else every row) lose their numbers and their ``note`` reads "not
+    available: table granzyme_b not supplied" (:func:`helpers.results.mark_not_supplied`).
+    Otherwise ``estimates`` is returned unchanged.
+    """
+    table = supplied_table_missing(data, paramcd)
+    if table is None:
+        return estimates
+    rows = estimates["PARAMCD"].eq(paramcd) if "PARAMCD" in estimates.columns else None
+    return results.mark_not_supplied(estimates, table, rows)

@@ -44,10 +44,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers import results
 from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import efficacy, rates, safety, stats, survival
 from helpers.everolimus_nk import flow
-from helpers.results import TESTED_ESTIMATE_COLUMNS, format_p_value
+from helpers.results import TESTED_ESTIMATE_COLUMNS, format_p_value, not_supplied_note
 
 __all__ = [
     "EARLY_MARKERS",
@@ -70,6 +71,7 @@ __all__ = [
     "derive_median_split",
     "derive_visit_status",
     "summarise_intercurrent_events",
+    "summarise_marker_by_visit",
     "summarise_significant_changes",
     "summarise_visit_availability",
 ]
@@ -221,12 +223,16 @@ def compute_gzmb_change(
     pandas.DataFrame
         Columns ``visit, role ("primary" / "supportive"), parameter, n, N, estimate, ci_lower,
         ci_upper, ci_level, method, p_value, note``; per visit the GMR row, the Hodges–Lehmann
-        row, then the mixed-model rows. All estimates are ratios follow-up/baseline.
+        row, then the mixed-model rows. All estimates are ratios follow-up/baseline. Without any
+        ``paramcd`` row (table ``granzyme_b`` not supplied): the GMR and Hodges–Lehmann rows of
+        each visit without numbers, noted "not available: table granzyme_b not supplied".
     """
     ci_level = validate_ci_level(ci_level)
     if primary_visit not in visits:
         raise ValueError(f"primary_visit {primary_visit!r} must be one of visits {list(visits)}")
-    rows = _param_rows(adbm, paramcd)
+    validate_frame(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL"])
+    absent = flow.supplied_table_missing(adbm, paramcd)
+    rows = adbm.iloc[:0] if absent else _param_rows(adbm, paramcd)
     label = _short(paramcd)
     pieces = []
     for visit in visits:
@@ -246,6 +252,10 @@ def compute_gzmb_change(
         )
         pieces.append(gmr.assign(visit=visit, role="primary" if primary else "supportive"))
         pieces.append(hl.assign(visit=visit, role="supportive"))
+    if absent:  # the GMR and Hodges–Lehmann rows say why there is no number; no mixed model
+        out = pd.concat(pieces, ignore_index=True)
+        out = results.mark_not_supplied(out, absent)
+        return out[["visit", "role", *_ESTIMATE_COLUMNS]]
     mixed = stats.compute_mixed_model(
         _ordered_visits(rows),
         reference=reference,
@@ -299,10 +309,15 @@ def derive_visit_status(
     Returns
     -------
     pandas.DataFrame
-        ``USUBJID, AVISIT, STATUS, EOTSTT``, one row per treated patient × visit.
+        ``USUBJID, AVISIT, STATUS, EOTSTT``, one row per treated patient × visit. When
+        ``adbm`` holds no row of a marker from an optional table (GZMB: ``granzyme_b``), that
+        table was not supplied and every STATUS reads "not available: table granzyme_b not
+        supplied".
     """
     validate_frame(adsl, "adsl", ["USUBJID", "TRTFL", "TRTSDT", "TRTEDT", "EOTSTT", "DTHDT"])
-    rows = _param_rows(adbm, paramcd)
+    validate_frame(adbm, "adbm", ["USUBJID", "PARAMCD", "AVISIT", "AVAL"])
+    absent = flow.supplied_table_missing(adbm, paramcd)
+    rows = adbm.iloc[:0] if absent else _param_rows(adbm, paramcd)
     visits = dict(flow.VISIT_NUMBERS if visits is None else visits)
     try:
         cutoff = pd.Timestamp(cutoff_date)
@@ -335,6 +350,8 @@ def derive_visit_status(
         [STATUS_BELOW_LLOQ, STATUS_MEASURED, STATUS_NOT_DUE, STATUS_DIED, STATUS_OFF_TREATMENT],
         default=STATUS_MISSING,
     )
+    if absent:  # no sample was lost: the optional table was not supplied
+        status = np.full(len(grid), not_supplied_note(absent), dtype=object)
     out = grid.assign(STATUS=status)[["USUBJID", "AVISIT", "STATUS", "EOTSTT"]]
     return out.astype({"STATUS": object})
 
@@ -370,6 +387,43 @@ def summarise_visit_availability(status: pd.DataFrame) -> pd.DataFrame:
     counts.index.name = "status"
     counts.columns.name = None
     return counts.reset_index()
+
+
+def summarise_marker_by_visit(
+    samples: pd.DataFrame,
+    adbm: pd.DataFrame,
+    paramcd: str = "GZMB",
+    visits: Sequence[str] = _VISITS,
+) -> pd.DataFrame:
+    """Descriptive statistics of one marker per visit, one row per visit (also without a sample).
+
+    Method: :func:`helpers.endpoints.stats.compute_descriptives` of ``AVAL`` by ``AVISIT`` on the
+    ``paramcd`` rows of ``samples`` (e.g. the samples meeting the estimand); a visit without a
+    sample has n = 0 and no statistic. When ``adbm`` (every sample) holds no row of a marker from
+    an optional table, that table was not supplied: every row's ``note`` then reads "not
+    available: table granzyme_b not supplied".
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``AVISIT, n, n_missing, mean, sd, median, q1, q3, min, max, geo_mean`` in the order of
+        ``visits`` (plus ``note`` when the table was not supplied).
+    """
+    validate_frame(samples, "samples", ["PARAMCD", "AVISIT", "AVAL"])
+    rows = samples[samples["PARAMCD"].eq(paramcd)]
+    counts = ["n", "n_missing"]
+    columns = [*counts, "mean", "sd", "median", "q1", "q3", "min", "max", "geo_mean"]
+    found = (
+        stats.compute_descriptives(rows, "AVAL", by="AVISIT").set_index("AVISIT")
+        if len(rows)
+        else pd.DataFrame(columns=columns, dtype=float)
+    )
+    order = list(visits) + sorted(set(found.index.astype(str)) - set(visits))
+    out = found.reindex(order)[columns]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    out = out.astype({c: float for c in columns[2:]}).rename_axis("AVISIT").reset_index()
+    absent = flow.supplied_table_missing(adbm, paramcd)
+    return out.assign(note=not_supplied_note(absent)) if absent else out
 
 
 # --------------------------------------------------------------------------------------------
@@ -753,7 +807,9 @@ def compute_early_response_association(
             fisher = efficacy.compute_flag_association(data, f"{m}_FALL", "RSPFL", label, ci_level)
             row = fisher.iloc[0].to_dict()
         else:
-            row = _nan_row(label, 0, 0, ci_level, stats.METHOD_FISHER, "no patient with a pair")
+            row = _nan_row(
+                label, 0, 0, ci_level, stats.METHOD_FISHER, "not estimable: 0 patients with a pair"
+            )
         rows.append({"PARAMCD": m, "analysis": "Fisher", **row})
     return _finish_table(rows, ["PARAMCD", "analysis"])
 

@@ -11,6 +11,8 @@ import pandas as pd
 
 from helpers.checks import validate_frame
 from helpers.endpoints.baseline import MBC_BASELINE_VARIABLES
+from helpers.everolimus_nk import flow
+from helpers.results import not_supplied_note
 
 #: ``{column: label}`` of the nested populations, outermost first.
 POPULATIONS = {
@@ -30,7 +32,8 @@ def derive_analysis_populations(
 
     Method: enrolled = every ADSL patient; treated = ``TRTFL = Y``; biomarker-evaluable = treated
     with a non-missing ``marker`` value at ``BASELINE`` and at ``primary_visit`` (the pair the
-    primary endpoint needs).
+    primary endpoint needs). When the marker's optional table was not supplied (GZMB:
+    ``granzyme_b``) the reason reads "not available: table granzyme_b not supplied".
 
     Returns
     -------
@@ -57,5 +60,8 @@ def derive_analysis_populations(
         ],
         index=df.index,
     )
+    absent = flow.supplied_table_missing(adbm, marker)
+    if absent:  # nobody is biomarker-evaluable because the table itself was not supplied
+        reason[:] = not_supplied_note(absent)
     df["BMEVAL_reason"] = reason.where(df["TREATED"] & ~df["BMEVAL"])
     return df

@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from helpers import results
 from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import power, stats, timevarying, timing
+from helpers.everolimus_nk import flow
 from helpers.results import TESTED_ESTIMATE_COLUMNS, empty_estimate_row
 
 __all__ = [
@@ -162,9 +164,9 @@ def summarise_sample_timing(timed: pd.DataFrame, label_col: str | None = "PARAMC
 def _gzmb(timed: pd.DataFrame, paramcd: str) -> pd.DataFrame:
     validate_frame(timed, "timed", ["USUBJID", "PARAMCD", "AVISIT", "AVAL", "LODFL", "ANLFL"])
     rows = timed[timed["PARAMCD"].eq(paramcd)]
-    if rows.empty:
+    if rows.empty and flow.supplied_table_missing(timed, paramcd) is None:
         raise ValueError(f"no {paramcd} sample in the timed biomarker data")
-    return rows
+    return rows  # empty: its optional table (granzyme_b) was not supplied
 
 
 def compute_gzmb_level(
@@ -177,7 +179,9 @@ def compute_gzmb_level(
 
     Method: exp(mean ± t·SD/√N) of log values (t-based CI; values below the LLOQ at LLOQ/2 as
     in ``adbm``), over the samples of each view: while on treatment (``ANLFL = Y``) and
-    treatment policy (every sample). Fewer than 2 samples: a "not estimable" row.
+    treatment policy (every sample). Fewer than 2 samples: a "not estimable" row. Without any
+    ``paramcd`` sample (table ``granzyme_b`` not supplied) every row says "not available: table
+    granzyme_b not supplied".
 
     Returns
     -------
@@ -216,7 +220,7 @@ def compute_gzmb_level(
     out = pd.DataFrame(records, columns=["view", "visit", *_EST])
     out["n"] = out["n"].astype("Int64")
     out["N"] = out["N"].astype("Int64")
-    return out
+    return flow.derive_availability_notes(out, timed, paramcd)
 
 
 def _pairs(rows: pd.DataFrame, reference: str, visit: str) -> pd.DataFrame:
@@ -248,7 +252,9 @@ def compute_gzmb_estimand_views(
     -------
     pandas.DataFrame
         ``view, lloq_handling, role`` + estimate-table columns; the first row is the primary
-        estimate (while on treatment, LLOQ/2).
+        estimate (while on treatment, LLOQ/2). Without any ``paramcd`` sample (table
+        ``granzyme_b`` not supplied) every row says "not available: table granzyme_b not
+        supplied".
     """
     ci_level = validate_ci_level(ci_level)
     rows = _gzmb(timed, paramcd)
@@ -284,12 +290,14 @@ def compute_gzmb_estimand_views(
     if "note" not in table:
         table["note"] = ""
     table["note"] = table["note"].fillna("")
+    table = flow.derive_availability_notes(table, timed, paramcd)
     return table[["view", "lloq_handling", "role", *_EST]]
 
 
 def _not_estimable(label: str, n: int, ci_level: float, method: str) -> pd.DataFrame:
     note = f"not estimable: {n} complete pair(s)"
-    return pd.DataFrame([empty_estimate_row(label, n, ci_level, method, note)], columns=_EST)
+    row = pd.DataFrame([empty_estimate_row(label, n, ci_level, method, note)], columns=_EST)
+    return row.astype({"n": "Int64", "N": "Int64"})  # as the estimated rows (no concat warning)
 
 
 def derive_early_samples(timed: pd.DataFrame, landmark_months: float) -> timing.LandmarkSamples:
@@ -326,9 +334,13 @@ def summarise_views_in_words(views: pd.DataFrame, timed: pd.DataFrame, visit: st
     """Sentence comparing the primary (while on treatment) and treatment-policy GMRs.
 
     Generated from :func:`compute_gzmb_estimand_views` and the timing flags, so that notebook
-    text never hard-codes a number.
+    text never hard-codes a number. Without any granzyme B sample (table ``granzyme_b`` not
+    supplied) the sentence says so.
     """
     validate_frame(views, "views", ["view", "lloq_handling", "N", "estimate", "ci_lower"])
+    absent = flow.supplied_table_missing(timed, "GZMB")
+    if absent:
+        return f"Granzyme B at {visit}: {results.not_supplied_note(absent)}."
     m = timed[timed["AVISIT"].eq(visit) & timed["PARAMCD"].eq("GZMB")]
     reasons = m.loc[m["ANLFL"].eq("N"), "ANLRSN"]
     counts = {
@@ -378,7 +390,9 @@ def compute_time_varying_pfs(
     Returns
     -------
     pandas.DataFrame
-        ``PARAMCD`` + estimate-table columns, one row per marker.
+        ``PARAMCD`` + estimate-table columns, one row per marker; a marker from an optional
+        table that was not supplied (GZMB: ``granzyme_b``) reads "not available: table
+        granzyme_b not supplied".
     """
     validate_frame(timed, "timed", ["USUBJID", "PARAMCD", "AVISIT", "AVAL", "TRTDAY", "ANLFL"])
     validate_frame(adtte, "adtte", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
@@ -407,8 +421,10 @@ def compute_time_varying_pfs(
         long = timevarying.derive_time_varying_data(pfs[pfs["USUBJID"].isin(base.index)], changes)
         label = f"{m}: HR of progression per {unit} (current value, time-dependent)"
         rows.append(timevarying.compute_time_varying_cox(long, label, ci_level).assign(PARAMCD=m))
-    out = pd.concat(rows, ignore_index=True)
-    return out[["PARAMCD", *_EST]]
+    out = pd.concat(rows, ignore_index=True)[["PARAMCD", *_EST]]
+    for m in markers:  # a marker whose optional table was not supplied says so
+        out = flow.derive_availability_notes(out, timed, m)
+    return out
 
 
 def summarise_dose_at_samples(timed_with_dose: pd.DataFrame) -> pd.DataFrame:
@@ -445,7 +461,8 @@ def compute_gzmb_power(
     Method: :func:`helpers.endpoints.power.compute_detectable_gmr` with σ_d = the observed SD of
     the paired log differences in the primary (while-on-treatment) view, for the enrolled
     number, the pairs of the primary analysis and the pairs of the treatment-policy view. Fewer
-    than 2 primary pairs (no SD) or an SD of 0: every row "not estimable: <reason>".
+    than 2 primary pairs (no SD) or an SD of 0: every row "not estimable: <reason>"; no
+    ``paramcd`` sample at all: "not available: table granzyme_b not supplied".
 
     Returns
     -------
@@ -468,5 +485,6 @@ def compute_gzmb_power(
             if len(d) < 2
             else f"SD of the {len(d)} primary {visit} paired log differences is {sd_log!r}"
         )
-        return power.compute_detectable_gmr_not_estimable(n_pairs, reason, alpha, power_target)
+        out = power.compute_detectable_gmr_not_estimable(n_pairs, reason, alpha, power_target)
+        return flow.derive_availability_notes(out, timed, paramcd)
     return power.compute_detectable_gmr(n_pairs, sd_log=sd_log, alpha=alpha, power=power_target)

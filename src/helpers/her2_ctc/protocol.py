@@ -19,6 +19,7 @@ from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import rates, simon, survival
 from helpers.endpoints.efficacy import design as simon_glue
 from helpers.her2_ctc import screening
+from helpers.results import empty_estimate_row
 
 __all__ = [
     "DESIGN_STATUSES",
@@ -36,6 +37,7 @@ __all__ = [
 
 #: Allowed values of the ``simon_design_status`` parameter.
 DESIGN_STATUSES = ("assumed", "protocol")
+_CP = "Clopper–Pearson exact"
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +227,9 @@ def summarise_cohort_efficacy(
     Method: :func:`helpers.endpoints.rates.summarise_response_rates` (Clopper–Pearson) and
     :func:`helpers.endpoints.survival.summarise_km` (Kaplan–Meier, log(−log) CI,
     Brookmeyer–Crowley median CI) within each cohort; a cohort too small for an estimate gets the
-    "not estimable" rows those helpers return.
+    "not estimable" rows those helpers return (Kaplan–Meier below
+    :data:`helpers.endpoints.survival.KM_MIN_PATIENTS`; proportions are exact from one patient),
+    a cohort without a patient one row "not estimable: 0 patients in this cohort".
 
     Returns
     -------
@@ -249,6 +253,10 @@ def summarise_cohort_efficacy(
             )
         if len(p):
             parts.append(survival.summarise_km(p, f"PFS, {label}", landmarks, ci_level))
+        if not parts:  # a cohort without a patient keeps its place and says so
+            why = "not estimable: 0 patients in this cohort"
+            row = empty_estimate_row(f"ORR (CR+PR), {label} (N=0)", 0, ci_level, _CP, why)
+            parts.append(pd.DataFrame([row]))
         for part in parts:
             out.append(part.assign(cohort=label))
     return pd.concat(out, ignore_index=True)

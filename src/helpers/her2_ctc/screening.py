@@ -616,6 +616,27 @@ def _not_estimable(parameter: str, n_total: int, method: str, ci_level: float, w
     }
 
 
+#: Smallest group compared (amplified vs not, and each level of a binary characteristic): with
+#: one patient a Hodges–Lehmann shift is that patient's value and an odds ratio is 0 or ∞.
+MIN_GROUP_SIZE = 2
+
+
+def _plural(k: int, what: str) -> str:
+    return f"{k} patient{'' if k == 1 else 's'} {what}"
+
+
+def _small_groups(sizes: dict[str, int]) -> str:
+    """``"1 patient with ≥1 amplified CTC"`` for each group below :data:`MIN_GROUP_SIZE`."""
+    return ", ".join(_plural(k, what) for what, k in sizes.items() if k < MIN_GROUP_SIZE)
+
+
+def _amp_groups(amp: pd.Series) -> dict[str, int]:
+    return {
+        "with ≥1 amplified CTC": int(amp.sum()),
+        "without an amplified CTC": int((~amp).sum()),
+    }
+
+
 def _binary_row(data: pd.DataFrame, spec: tuple, ci_level: float) -> dict:
     name, col, level, reference, comparison = spec
     values = data[col].astype(object).where(data[col].notna(), None).astype(str)
@@ -624,6 +645,12 @@ def _binary_row(data: pd.DataFrame, spec: tuple, ci_level: float) -> dict:
     parameter = f"{name} {comparison}: odds ratio of ≥1 HER2-amplified CTC"
     if not known.any():
         return _not_estimable(parameter, 0, stats.METHOD_FISHER, ci_level, f"no {col} value")
+    sizes = _amp_groups(data.loc[known, "AMP"]) | {
+        f"with {col} = {level}": int(values[known].eq(level).sum()),
+        f"with {col} = {'/'.join(reference)}": int(values[known].ne(level).sum()),
+    }
+    if small := _small_groups(sizes):
+        return _not_estimable(parameter, int(known.sum()), stats.METHOD_FISHER, ci_level, small)
     row = stats.compute_fisher_or(
         parameter=parameter, exposure=exposure, outcome=data["AMP"], ci_level=ci_level
     ).iloc[0]
@@ -635,9 +662,13 @@ def _continuous_row(data: pd.DataFrame, spec: tuple, ci_level: float) -> dict:
     values = pd.to_numeric(data[col], errors="coerce").astype(float)
     x, y = values[data["AMP"]].dropna(), values[~data["AMP"]].dropna()
     parameter = f"{name} ({unit}): Hodges–Lehmann shift, ≥1 amplified CTC minus none"
-    if x.empty or y.empty:
+    sizes = {
+        "with ≥1 amplified CTC and a value": x.size,
+        "without an amplified CTC and a value": y.size,
+    }
+    if small := _small_groups(sizes):
         return _not_estimable(
-            parameter, x.size + y.size, stats.METHOD_MANN_WHITNEY, ci_level, "a group is empty"
+            parameter, x.size + y.size, stats.METHOD_MANN_WHITNEY, ci_level, small
         )
     return stats.compute_mann_whitney(x, y, parameter, ci_level).iloc[0].to_dict()
 
@@ -658,7 +689,10 @@ def compute_characteristic_associations(
     age, prior lines for metastatic disease, CTC count. P-values are adjusted across the six
     characteristics by Benjamini–Hochberg (:func:`helpers.endpoints.stats.compute_fdr`). A larger
     CTC count
-    gives more cells to find an amplified one, so that association is partly mechanical.
+    gives more cells to find an amplified one, so that association is partly mechanical. A
+    comparison with a group of fewer than :data:`MIN_GROUP_SIZE` (2) patients (amplified or not;
+    a level of the binary characteristic) has no numbers and its note names the group, e.g.
+    "not estimable: 1 patient with ≥1 amplified CTC".
 
     Parameters
     ----------

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from helpers import results
 from helpers.checks import validate_ci_level, validate_frame
 from helpers.endpoints import rates
 from helpers.endpoints.efficacy._common import _ESTIMATE_COLUMNS, _nan_row
@@ -254,4 +255,4 @@ def derive_availability_notes(
         raise ValueError(f"paramcd must be one of {sorted(BIOMARKER_TABLES)}, got {paramcd!r}")
     if adbm["PARAMCD"].eq(paramcd).any():
         return estimates
-    return estimates.assign(note=f"not available: table {BIOMARKER_TABLES[paramcd]} not supplied")
+    return results.mark_not_supplied(estimates, BIOMARKER_TABLES[paramcd])

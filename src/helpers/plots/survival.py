@@ -248,8 +248,9 @@ def plot_km(
     min_group_size : int, default :data:`helpers.endpoints.survival.KM_MIN_PATIENTS` (3)
         A group with fewer patients gets no curve, median or landmark rate (its legend entry
         says "not drawn"; its numbers at risk stay in the table): a "curve" of one or two
-        patients is their own times, and the tables report it as not estimable. With no
-        patient at all, or no group large enough, the figure says so in words.
+        patients is their own times, and the tables report it as not estimable. Every category
+        of a categorical ``group`` is listed, a category without a patient as "(n = 0): not
+        drawn". With no patient at all, or no group large enough, the figure says so in words.
 
     Returns
     -------
@@ -279,6 +280,8 @@ def plot_km(
             title,
         )
     levels = _ordered_levels(data["group"], None, "plot_km")
+    if isinstance(data["group"].dtype, pd.CategoricalDtype):  # a category of 0: "n = 0" entry
+        levels = list(data["group"].cat.categories)
     colours = {levels[0]: PALETTE["blue"]} if group is None else _group_colours(levels, "plot_km")
 
     fig = Figure(figsize=figsize, layout="constrained")

@@ -49,7 +49,7 @@ _POOL_SCALE = 3
 _UNTREATED_SCREENED = 24
 _OPTIONAL = {
     TRIAL_HER2: ("ctc_if", "ctc_followup", "ctdna"),
-    TRIAL_EVEROLIMUS: ("nk_flow", "western_blot"),
+    TRIAL_EVEROLIMUS: ("granzyme_b", "nk_flow", "western_blot"),
 }
 
 
@@ -167,14 +167,16 @@ PROFILES: dict[str, Profile] = {
     ),
     "everolimus_only": Profile(
         "Only the everolimus-NK trial supplied: 8 patients, one responder, no PFS or OS event (all "
-        "censored), M3/M9 samples of two patients only.",
+        "censored), M3/M9 samples of two patients only, no granzyme B (the primary endpoint and "
+        "the granzyme B correlations say not available).",
         (
             "only one of the two trials supplied",
             "one responder (group of 1)",
             "all censored (no event)",
             "most M3/M9 biomarker samples missing",
+            "table absent: granzyme_b",
         ),
-        {TRIAL_EVEROLIMUS: TrialSpec(1, 7, events="none", keep_m3=2)},
+        {TRIAL_EVEROLIMUS: TrialSpec(1, 7, events="none", keep_m3=2, drop_tables=("granzyme_b",))},
     ),
 }
 
@@ -417,7 +419,7 @@ def _build_trial(
         truth["n_screened"] = len(tables["patients"])
         truth["second_reader_readings"] = int(tables["ctc_fish"]["reader_id"].eq("R2").sum())
     else:
-        gzmb = tables["granzyme_b"]
+        gzmb = tables.get("granzyme_b", pd.DataFrame({"visit": []}))
         truth["n_samples_by_visit"] = {
             v: int(gzmb["visit"].eq(v).sum()) for v in ("BASELINE", "M3", "M9")
         }

@@ -317,6 +317,17 @@ def derive_change_table(
     return out.reset_index(drop=True)
 
 
+#: Words for the groups of a Y/N flag in "not estimable" notes (others: "patient with X = Y").
+_FLAG_GROUPS = {("RSPFL", "Y"): "responder", ("RSPFL", "N"): "non-responder"}
+
+
+def _flag_group(k: int, col: str, flag: str) -> str:
+    word = _FLAG_GROUPS.get((col, flag))
+    if word is not None:
+        return _plural(k, word)
+    return f"{k} patient{'' if k == 1 else 's'} with {col} = {flag}"
+
+
 def compute_flag_association(
     data: pd.DataFrame,
     exposure_col: str,
@@ -329,13 +340,16 @@ def compute_flag_association(
     Method: patients with both flags non-missing; :func:`helpers.endpoints.stats.compute_fisher_or`
     (conditional MLE odds ratio, exact Cornfield CI, Fisher exact two-sided p; Agresti 2013,
     ch. 3). A zero cell gives an estimate of 0 or ∞ with a CI reaching 0 or ∞, the honest
-    answer with a handful of patients.
+    answer with a handful of patients. When a group of either flag (Y or N) has fewer than
+    :data:`MIN_GROUP_SIZE` (2) patients the row has no numbers and the note names it, e.g.
+    "not estimable: 1 responder" (with a margin of one the table always has a zero cell, so the
+    odds ratio is that patient's own category, 0 or ∞, and Fisher's p cannot be small).
 
     Returns
     -------
     DataFrame
         One estimate-table row (``n`` = exposed with outcome, ``N`` = patients analysed, ``note``
-        = the 2×2 table).
+        = the 2×2 table, or why there is no estimate).
     """
     validate_frame(data, "data", [exposure_col, outcome_col])
     sub = data[[exposure_col, outcome_col]].dropna()
@@ -346,6 +360,18 @@ def compute_flag_association(
         why = f"not estimable: no patient with both {exposure_col} and {outcome_col}"
         return pd.DataFrame(
             [_nan_row(parameter, 0, validate_ci_level(ci_level), stats.METHOD_FISHER, why)],
+            columns=_ESTIMATE_COLUMNS,
+        )
+    small = [
+        _flag_group(k, col, flag)
+        for col in (outcome_col, exposure_col)
+        for flag in ("Y", "N")
+        if (k := int(sub[col].eq(flag).sum())) < MIN_GROUP_SIZE
+    ]
+    if small:
+        why = "not estimable: " + ", ".join(small)
+        return pd.DataFrame(
+            [_nan_row(parameter, len(sub), validate_ci_level(ci_level), stats.METHOD_FISHER, why)],
             columns=_ESTIMATE_COLUMNS,
         )
     return stats.compute_fisher_or(
@@ -437,7 +463,9 @@ def compute_landmark_logrank(landmark: survival.LandmarkResult, group_col: str) 
     Method: :func:`helpers.endpoints.survival.compute_logrank` on ``landmark.data``; when fewer than
     two
     groups remain at the landmark (a small trial often has one group empty), a row with NaN
-    p-value and a note is returned instead of an error, so the table keeps its place.
+    p-value and the note "not estimable: 1 group(s) at the landmark (['a']), 0 patients in any
+    other group" is returned instead of an error, so the table keeps its place; groups smaller
+    than :data:`helpers.endpoints.survival.LOGRANK_MIN_PATIENTS` are not estimable either.
 
     Returns
     -------
@@ -453,7 +481,10 @@ def compute_landmark_logrank(landmark: survival.LandmarkResult, group_col: str) 
     if len(levels) >= 2:
         return survival.compute_logrank(data, group_col)
     method = "Log-rank test, chi-square with 1 df"
-    note = f"not testable: {len(levels)} group(s) at the landmark ({list(levels)})"
+    note = (
+        f"not estimable: {len(levels)} group(s) at the landmark ({list(levels)}), 0 patients in "
+        "any other group"
+    )
     row = _nan_row(f"Log-rank test by {group_col}", len(data), math.nan, method, note)
     row["n"] = int((data["CNSR"] == 0).sum())
     return pd.DataFrame([row], columns=_ESTIMATE_COLUMNS)

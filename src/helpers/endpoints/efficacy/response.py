@@ -391,7 +391,8 @@ def summarise_in_words(table: pd.DataFrame, percent: bool = True, digits: int = 
     Returns
     -------
     str
-        Sentences joined by spaces; "not estimable" for NaN estimates.
+        Sentences joined by spaces; "not estimable" for NaN estimates, or the row's note when
+        it says why the input is absent ("not available: table granzyme_b not supplied").
     """
     validate_frame(
         table, "table", ["parameter", "N", "estimate", "ci_lower", "ci_upper", "ci_level"]
@@ -408,7 +409,9 @@ def summarise_in_words(table: pd.DataFrame, percent: bool = True, digits: int = 
     sentences = []
     for row in table.itertuples(index=False):
         if pd.isna(row.estimate):
-            sentences.append(f"{row.parameter}: not estimable (N = {row.N}).")
+            note = str(getattr(row, "note", "") or "")
+            why = note if note.startswith("not available") else f"not estimable (N = {row.N})"
+            sentences.append(f"{row.parameter}: {why}.")
             continue
         level = f"{100 * row.ci_level:.0f}% CI"
         counts = (
