@@ -400,3 +400,23 @@ def test_fcs_folder_without_sheet_is_an_error_and_no_folder_means_no_fcs(demo, t
     (tmp_path / name).write_bytes((demo["folder"] / name).read_bytes())
     with pytest.raises(ValueError, match="no sample_sheet"):
         nk_fcs.gate_nk_fcs_folder(tmp_path, "nk_gating.xml", 1_000, 20)
+
+
+@pytest.mark.parametrize(
+    ("n_files", "threads", "expected"),
+    [(0, 2, 1), (5, 0, 1), (1, 2, 1), (8, 2, 2), (9, 2, 3), (24, 2, 6), (48, 2, 8), (999, 64, 8)],
+)
+def test_files_per_task_gives_about_two_tasks_per_worker_thread(n_files, threads, expected):
+    assert cy.derive_files_per_task(n_files, threads) == expected
+
+
+def test_files_per_task_is_checked(demo):
+    with pytest.raises(ValueError, match="files_per_task"):
+        cy.gate_fcs_files(
+            demo["folder"],
+            list(demo["sheet"]["file"]),
+            demo["plan"],
+            demo["settings"],
+            n_workers=1,
+            files_per_task=0.5,
+        )

@@ -3,7 +3,7 @@
 Modules: ``fcs_io`` (the room's only file access: FCS via FlowIO, GatingML 2.0 / FlowJo .wsp via
 FlowKit), ``gating`` (a FlowKit gating strategy compiled once and applied per file with FlowKit's
 primitives), ``stats`` (FlowJo-shaped long statistics, concordance with a FlowJo export), ``qc``
-(events, flow rate, margin events, sheet ↔ files) and ``batch`` (one task per file, serial or on
+(events, flow rate, margin events, sheet ↔ files) and ``batch`` (a few files per task, serial or on
 Dask).
 """
 
@@ -11,9 +11,11 @@ from helpers.cytometry.batch import (
     BatchResult,
     FileOutcome,
     GatingSettings,
+    derive_files_per_task,
     format_progress,
     gate_fcs_files,
     process_fcs_file,
+    process_fcs_files,
 )
 from helpers.cytometry.fcs_io import (
     FcsEvents,
@@ -68,6 +70,7 @@ __all__ = [
     "compute_margin_events",
     "compute_sheet_mismatches",
     "derive_concordance_pairs",
+    "derive_files_per_task",
     "derive_gate_dimensions",
     "derive_gate_values",
     "derive_spillover_matrix",
@@ -80,6 +83,7 @@ __all__ = [
     "load_fcs",
     "load_gating_strategy",
     "process_fcs_file",
+    "process_fcs_files",
     "rename_population",
     "summarise_gated_statistics",
     "summarise_qc_flags",

@@ -4,11 +4,13 @@
 set under ``bench/cytometry/`` (git-ignored): ``--distinct`` simulated files of ``--events``
 events each (demo NK panel, with spillover), copied to ``--files`` files. On the same files, in the
 same run, it times the whole per-file path (read → compensate → transform → gate → statistics →
-QC):
+QC), ``--repeats`` times each, and reports the median wall time:
 
 * **serial**: a plain loop in this process (``gate_fcs_files(..., scheduler="serial")``);
-* **dask**: a ``LocalCluster`` of ``--workers`` single-threaded worker processes, started before
-  the clock starts (its start-up is reported separately), files submitted one task each.
+* **dask**: a ``LocalCluster`` of ``--workers`` single-threaded worker processes, started and
+  warmed (two files per worker, as the serial loop is warmed) before the clock starts (start-up
+  reported separately), a few files per task
+  (``helpers.cytometry.batch.derive_files_per_task``).
 
 Both run single-threaded (``OMP/OPENBLAS/MKL_NUM_THREADS=1``, as Dask's nanny sets for its workers;
 the module re-runs itself with them when they are not set). It prints events/s/core (wall clock:
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -66,7 +69,9 @@ def _worker_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run(folder: Path, names: list[str], workers: int) -> dict[str, float | int | list[float] | str]:
+def run(
+    folder: Path, names: list[str], workers: int, repeats: int = 3
+) -> dict[str, float | int | list[float] | str]:
     """Time serial and Dask gating of the same files; see the module docstring."""
     from distributed import Client, LocalCluster
 
@@ -78,10 +83,13 @@ def run(folder: Path, names: list[str], workers: int) -> dict[str, float | int |
     # warm-up: imports, page cache
     cytometry.gate_fcs_files(fcs_dir, names[:2], plan, settings, "serial")
 
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    serial = cytometry.gate_fcs_files(fcs_dir, names, plan, settings, "serial")
-    serial_wall = time.perf_counter() - wall0
-    serial_cpu = time.process_time() - cpu0
+    walls, cpu0 = [], time.process_time()
+    for _ in range(repeats):
+        wall0 = time.perf_counter()
+        serial = cytometry.gate_fcs_files(fcs_dir, names, plan, settings, "serial")
+        walls.append(time.perf_counter() - wall0)
+    serial_wall = statistics.median(walls)
+    serial_cpu = (time.process_time() - cpu0) / repeats
     n_events = int(serial.files["n_events"].sum())
 
     import dask
@@ -92,22 +100,35 @@ def run(folder: Path, names: list[str], workers: int) -> dict[str, float | int |
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
     try:
-        with Client(cluster) as client:  # warm the workers (imports) outside the clock
-            client.run(lambda: __import__("helpers.cytometry") and __import__("flowkit"))
-            startup = time.perf_counter() - t0
+        # warm the workers outside the clock, as the serial loop was warmed: imports, and a file
+        # each (first-use costs of FlowKit/flowutils and numpy in a fresh process)
+        warm = names[: 2 * workers]
+        cytometry.gate_fcs_files(
+            fcs_dir, warm, plan, settings, cluster.scheduler_address, files_per_task=1
+        )
+        startup = time.perf_counter() - t0
+        with Client(cluster) as client:
             cpu_before = client.run(time.process_time)
-        t0 = time.perf_counter()
-        dask = cytometry.gate_fcs_files(fcs_dir, names, plan, settings, cluster.scheduler_address)
-        dask_wall = time.perf_counter() - t0
+        dask_walls = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            dask = cytometry.gate_fcs_files(
+                fcs_dir, names, plan, settings, cluster.scheduler_address
+            )
+            dask_walls.append(time.perf_counter() - t0)
+        dask_wall = statistics.median(dask_walls)
         with Client(cluster) as client:
             peaks = sorted(client.run(_worker_peak_rss_mb).values())
             cpu_after = client.run(time.process_time)
-        worker_cpu = sum(cpu_after[w] - cpu_before[w] for w in cpu_after)
+        worker_cpu = sum(cpu_after[w] - cpu_before[w] for w in cpu_after) / repeats
     finally:
         cluster.close()
     same = dask.statistics.equals(serial.statistics)
     return {
         "files": len(names),
+        "repeats": repeats,
+        "serial_walls_s": [round(w, 3) for w in walls],
+        "dask_walls_s": [round(w, 3) for w in dask_walls],
         "events": n_events,
         "events_per_file": int(serial.files["n_events"].iloc[0]),
         "workers": workers,
@@ -136,10 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.pipeline.bench_cytometry", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--files", type=int, default=24)
+    parser.add_argument(
+        "--files", type=int, default=96, help="a lab batch: patients x visits x tubes"
+    )
     parser.add_argument("--distinct", type=int, default=4)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each mode (median)")
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--out", type=Path, default=None, help="folder (default bench/cytometry)")
     args = parser.parse_args(argv)
@@ -151,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.run(cmd, env=env, check=False).returncode
     folder = args.out or config.repo_root() / "bench" / "cytometry"
     names = prepare_files(folder, args.files, args.distinct, args.events, args.seed)
-    result = run(folder, names, args.workers)
+    result = run(folder, names, args.workers, args.repeats)
     shutil.rmtree(folder / sim_fcs.FCS_FOLDER)  # hundreds of MB: keep only the numbers
     out = folder.parent / "cytometry.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -159,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         result["serial_events_per_s_per_core_wall"], result["dask_events_per_s_per_core_wall"]
     )
     print(
-        f"FCS gating, {result['files']} files x {result['events_per_file']:,} events "
+        f"FCS gating, {result['files']} files x {result['events_per_file']:,} events, median of "
+        f"{result['repeats']} runs "
         f"({result['workers']} workers, {result['cores']} cores, "
         f"load average {result['load_average_1min']}):\n"
         f"  serial  {result['serial_wall_s']:7.2f} s  "
@@ -168,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  dask    {result['dask_wall_s']:7.2f} s  "
         f"{result['dask_events_per_s_per_core_wall']:>12,} events/s/core (wall)  "
         f"{result['dask_events_per_worker_cpu_s']:>12,} events/worker-CPU-s  "
-        f"cluster start-up {result['dask_cluster_startup_s']} s (not timed)\n"
+        f"cluster start-up and warm-up {result['dask_cluster_startup_s']} s (not timed)\n"
         f"  dask / serial speed ratio {result['dask_vs_serial_ratio']} "
         f"({result['dask_vs_serial_ratio_with_startup']} with start-up); "
         f"worker peak RSS {result['worker_peak_rss_mb']} MB; "
