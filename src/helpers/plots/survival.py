@@ -357,7 +357,9 @@ def plot_forest(
     and odds ratios, 0 for differences, None for rates). ``log=True`` uses a log axis, the
     natural scale of ratios; use ``log=False`` for rates or differences. On a log axis a ratio
     or lower limit of 0 (e.g. an odds ratio with an empty cell) is drawn at the left edge, an
-    estimate of 0 as a left-pointing triangle; the text column prints the true values.
+    estimate of 0 as a left-pointing triangle; the text column prints the true values, and
+    "not available" (the note says an input table was not supplied) or "not estimable" for a
+    row without an estimate.
 
     Parameters
     ----------
@@ -446,8 +448,11 @@ def plot_forest(
     ax_text.set_label("forest_text")
     ax_text.axis("off")
     ax_text.set_xlim(0, 1)
-    for yi, p, lo_i, hi_i in zip(y, *shown, strict=True):
+    notes = est["note"].fillna("").astype(str).to_numpy() if "note" in est.columns else [""] * n
+    for yi, p, lo_i, hi_i, note in zip(y, *shown, notes, strict=True):
         text = f"{_fmt(p, value_format)} ({_fmt(lo_i, value_format)}–{_fmt(hi_i, value_format)})"
+        if not np.isfinite(p):  # say why there is no estimate instead of "NE (NE–NE)"
+            text = "not available" if "not available" in note else "not estimable"
         ax_text.text(0.02, yi, text, ha="left", va="center", fontsize=8.5)
     ax_text.set_title(header, fontsize=8.5, loc="left")
     if title:
