@@ -1062,3 +1062,24 @@ def test_swimmer_and_spider_legends_sit_beside_the_data(close_figs):
         ax = fig.axes[0]
         legend = ax.get_legend().get_window_extent()
         assert legend.x0 >= ax.get_window_extent().x1  # right of the plotting area
+
+
+def test_volcano_without_any_estimable_change_gives_the_notes(close_figs):
+    changes = pd.DataFrame(
+        {
+            "label": ["NK count · M3", "NK count · M9"],
+            "relative_change_pct": [np.nan, np.nan],
+            "p_adj": [np.nan, np.nan],
+            "note": ["not estimable: 1 complete pair", "not estimable: no patient with M9"],
+        }
+    )
+    fig = plots.plot_volcano(
+        changes, effect_col="relative_change_pct", p_col="p_adj", label_col="label"
+    )
+    close_figs(fig)
+    (ax,) = fig.axes
+    assert ax.get_label() == "not_drawn"
+    assert ax.texts[0].get_text() == (
+        "Not drawn: no change has an estimate and a p-value (not estimable: 1 complete pair; "
+        "not estimable: no patient with M9)."
+    )

@@ -336,7 +336,12 @@ def plot_volcano(
     effect = _numeric(changes[effect_col].to_numpy(), func, effect_col).to_numpy()
     p = _numeric(changes[p_col].to_numpy(), func, p_col).to_numpy()
     if not (np.isfinite(effect) & np.isfinite(p)).any():
-        raise NothingToPlot(f"{func}: no row with both {effect_col} and {p_col}")
+        notes = changes["note"].dropna().astype(str) if "note" in changes.columns else []
+        notes = list(dict.fromkeys(n for n in notes if n))
+        reason = "no change has an estimate and a p-value" + (
+            f" ({'; '.join(notes[:3])}{'; …' if len(notes) > 3 else ''})." if notes else "."
+        )
+        raise NothingToPlot(f"{func}: no row with both {effect_col} and {p_col}", reason)
     keep = np.isfinite(effect) & np.isfinite(p)
     if ((p[keep] < 0) | (p[keep] > 1)).any():
         raise ValueError(f"{func}: {p_col} must lie in [0, 1]")

@@ -133,7 +133,16 @@ NOT_DRAWN_NO_DATA = (
 
 class NothingToPlot(ValueError):
     """Raised inside a plot function whose data are empty; :func:`_styled` turns it into a
-    figure that says so (a small trial, an optional table not supplied), so a notebook goes on."""
+    figure that says so (a small trial, an optional table not supplied), so a notebook goes on.
+
+    ``reason``, when given, is what the figure says after "Not drawn: " (for a reader: why there
+    is nothing, e.g. the estimate tables' own "not estimable" notes); otherwise
+    :data:`NOT_DRAWN_NO_DATA`.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _styled(func: _F) -> _F:
@@ -148,8 +157,9 @@ def _styled(func: _F) -> _F:
         with mpl.rc_context(dict(_STYLE)):
             try:
                 return func(*args, **kwargs)
-            except NothingToPlot:
-                return _not_drawn_figure(NOT_DRAWN_NO_DATA)
+            except NothingToPlot as empty:
+                reason = f"Not drawn: {empty.reason}" if empty.reason else NOT_DRAWN_NO_DATA
+                return _not_drawn_figure(reason)
 
     return wrapper  # type: ignore[return-value]
 
