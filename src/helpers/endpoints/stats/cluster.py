@@ -42,30 +42,32 @@ METHOD_CLUSTER_BOOTSTRAP = "patient-cluster bootstrap, percentile CI"
 
 
 def cohen_kappa_binary(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's kappa of two boolean ratings (Cohen 1960); NaN when chance agreement is 1."""
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    if a.size == 0:
-        return float("nan")
-    po = float(np.mean(a == b))
-    pa, pb = a.mean(), b.mean()
-    pe = float(pa * pb + (1 - pa) * (1 - pb))
-    return float("nan") if pe >= 1.0 else (po - pe) / (1.0 - pe)
+    """Cohen's kappa of two boolean ratings (Cohen 1960); NaN when chance agreement is 1.
+
+    The formula lives once, in :func:`kappa_statistic` (a function of the 2×2 counts).
+    """
+    statistic = kappa_statistic(a, b)
+    return statistic(np.arange(len(statistic.values)))
 
 
 def positive_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Proportion of specific positive agreement 2a / (2a + b + c) (Cicchetti & Feinstein 1990)."""
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    both, one = np.sum(a & b), np.sum(a ^ b)
-    return float("nan") if 2 * both + one == 0 else float(2 * both / (2 * both + one))
+    statistic = positive_agreement_statistic(a, b)
+    return statistic(np.arange(len(statistic.values)))
 
 
 def negative_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Proportion of specific negative agreement 2d / (2d + b + c) (Cicchetti & Feinstein 1990)."""
-    return positive_agreement(~np.asarray(a, bool), ~np.asarray(b, bool))
+    statistic = negative_agreement_statistic(a, b)
+    return statistic(np.arange(len(statistic.values)))
 
 
 def icc_2_1(ratings: np.ndarray) -> float:
-    """ICC(2,1), two-way random, absolute agreement, of an n × k matrix (Shrout & Fleiss 1979)."""
+    """ICC(2,1), two-way random, absolute agreement, of an n × k matrix (Shrout & Fleiss 1979).
+
+    Computed from centred sums of squares (numerically the reference); :func:`icc_statistic`
+    is the same quantity from raw sums, for the bootstrap, and is tested equal to this one.
+    """
     x = np.asarray(ratings, float)
     n, k = x.shape
     if n < 2 or k < 2:
