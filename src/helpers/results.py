@@ -52,10 +52,14 @@ def empty_estimate_row(
     }
 
 
+#: How every note of a row whose optional input table was not supplied begins.
+NOT_AVAILABLE = "not available"
+
+
 def not_supplied_note(table: str) -> str:
     """The note of a row whose optional input table was not supplied: "not available: table
     granzyme_b not supplied" (one wording for every notebook and helper)."""
-    return f"not available: table {table} not supplied"
+    return f"{NOT_AVAILABLE}: table {table} not supplied"
 
 
 def mark_not_supplied(

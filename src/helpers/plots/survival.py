@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullFormatter, PercentFormatter
 
+from helpers import results
 from helpers.endpoints.survival import KM_MIN_PATIENTS, compute_km_median
 from helpers.plots.style import (
     _MONTH_LOCATOR,
@@ -452,7 +453,9 @@ def plot_forest(
     for yi, p, lo_i, hi_i, note in zip(y, *shown, notes, strict=True):
         text = f"{_fmt(p, value_format)} ({_fmt(lo_i, value_format)}–{_fmt(hi_i, value_format)})"
         if not np.isfinite(p):  # say why there is no estimate instead of "NE (NE–NE)"
-            text = "not available" if "not available" in note else "not estimable"
+            text = (
+                results.NOT_AVAILABLE if note.startswith(results.NOT_AVAILABLE) else "not estimable"
+            )
         ax_text.text(0.02, yi, text, ha="left", va="center", fontsize=8.5)
     ax_text.set_title(header, fontsize=8.5, loc="left")
     if title:
